@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* shmkit/common.h - export macro, error rendering, version query. */
+#ifndef SHMKIT_COMMON_H
+#define SHMKIT_COMMON_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SHMKIT_BUILDING)
+#define SHMKIT_API __attribute__((visibility("default")))
+#else
+#define SHMKIT_API
+#endif
+
+/**
+ * shmkit_strerror() - describe a shmkit return code.
+ * @err: a negative errno returned by a shmkit function (a positive errno is
+ *       accepted too).
+ *
+ * Return: a static, NUL-terminated string; never NULL. Codes with a meaning
+ * particular to shmkit (-EPROTO, -EMEDIUMTYPE, -EBADMSG, -EOWNERDEAD, ...) get
+ * a shmkit-specific text; others get the C library's text.
+ * Thread-safe.
+ */
+SHMKIT_API const char *shmkit_strerror(int err);
+
+/**
+ * shmkit_version() - the library's version string, e.g. "0.1.0".
+ *
+ * Return: a static string. Thread-safe.
+ */
+SHMKIT_API const char *shmkit_version(void);
+
+/**
+ * shmkit_layout_version() - the shared-memory layout version this library
+ * reads and writes (see SHMKIT_LAYOUT_VERSION).
+ */
+SHMKIT_API unsigned shmkit_layout_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMKIT_COMMON_H */

@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+/* shmkit/shmkit.h - the umbrella header: include this one. */
+#ifndef SHMKIT_SHMKIT_H
+#define SHMKIT_SHMKIT_H
+
+#include <shmkit/version.h>
+#include <shmkit/common.h>
+#include <shmkit/segment.h>
+
+#endif /* SHMKIT_SHMKIT_H */

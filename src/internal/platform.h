@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* The platform seam: process identity, clocks and system calls (private). */
+#ifndef SHMKIT_INTERNAL_PLATFORM_H
+#define SHMKIT_INTERNAL_PLATFORM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Start time of @pid in clock ticks since boot (/proc/PID/stat field 22).
+ * Return 0, or -ESRCH when there is no such process. */
+int shmkit__proc_start_time(pid_t pid, uint64_t *out);
+
+/* Is the process that had (@pid, @start) still running? PID reuse is caught
+ * by the start time; a zombie counts as dead. Return 1 alive, 0 dead. */
+int shmkit__proc_alive(pid_t pid, uint64_t start);
+
+/* Start time of the calling process (cached after the first call). */
+uint64_t shmkit__self_start_time(void);
+
+/* Start of @pid as seconds since the epoch (boot time + start ticks).
+ * Return 0 or -ESRCH. */
+int shmkit__proc_start_epoch(pid_t pid, int64_t *out);
+
+int64_t shmkit__realtime_ns(void);
+int64_t shmkit__monotonic_ns(void);
+void shmkit__sleep_ns(int64_t ns);
+
+/* memfd_create; return a descriptor or -errno. */
+int shmkit__memfd_create(const char *label, unsigned flags);
+
+#endif
