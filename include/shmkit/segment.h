@@ -34,7 +34,9 @@ extern "C" {
  * visible under its name only once it is fully initialised (it is built as
  * an unnamed file and linked into place), so an opener never sees one half
  * made. A System V key is visible from shmget() on, so openers of sysv
- * segments wait, bounded, for the creator to publish "ready".
+ * segments wait, bounded, for the creator to publish "ready"; while it works
+ * the creator holds a locked init marker (/dev/shm/.shmkit-sysv-init.KEY)
+ * that tells its half-made segment from someone else's zero-filled one.
  *
  * Handles are process-local. A handle may be used by several threads at once
  * for reading its properties; close it from one thread only.
@@ -70,7 +72,8 @@ enum {
 /** Map read-only (PROT_READ, SHM_RDONLY); writes fault. */
 #define SHMKIT_SEGMENT_F_RDONLY (1u << 0)
 /** Back the segment with huge pages (sysv, memfd); -EOPNOTSUPP on posix and
- *  file, -ENOMEM where the system has no free huge pages. */
+ *  file, -ENOMEM where the system has no free huge pages. A creation option:
+ *  open ignores it. */
 #define SHMKIT_SEGMENT_F_HUGEPAGES (1u << 1)
 /** Map a foreign segment with no shmkit header: data() is the whole mapping.
  *  On create, no header is written. */
@@ -177,6 +180,7 @@ SHMKIT_API int shmkit_segment_create(shmkit_segment **out, const char *spec,
  * Return: 0, or
  *  -EINVAL a bad spec; -ENAMETOOLONG as for create;
  *  -ENOENT no such object;
+ *  -EBADF memfd:fd=N names no open descriptor of this process;
  *  -EACCES owned by another uid (without SHMKIT_SEGMENT_F_ANY_OWNER), or the
  *          permissions refuse us;
  *  -ELOOP a symlink is planted at the name;
@@ -200,7 +204,10 @@ SHMKIT_API int shmkit_segment_open(shmkit_segment **out, const char *spec,
  * shmkit_segment_open_or_create() - open the segment, creating it if absent.
  * @out, @spec, @opts: as for shmkit_segment_create().
  *
- * Races with other creators, openers and removers are retried internally.
+ * Races with other creators, openers and removers are retried internally;
+ * a leftover of a creator that died while initialising is removed and
+ * created anew. sysv:private, sysv:id=N and memfd specs give -EINVAL: they
+ * name no object that both an open and a create could reach.
  *
  * Return: 1 if this call created the segment, 0 if it opened an existing
  * one, or a negative errno as for create and open.
@@ -222,7 +229,12 @@ SHMKIT_API int shmkit_segment_close(shmkit_segment *seg);
  * shmkit_segment_destroy() - remove the object's name, then close the handle.
  * @seg: a handle, or NULL.
  *
- * Return: as shmkit_segment_remove(); the handle is freed in all cases.
+ * A posix or file name is removed only while it still names this handle's
+ * object (someone may have removed it and created another since); a memfd
+ * has no name and is simply closed.
+ *
+ * Return: as shmkit_segment_remove() (-ENOENT when the name is gone or names
+ * another object now); the handle is freed in all cases.
  */
 SHMKIT_API int shmkit_segment_destroy(shmkit_segment *seg);
 
@@ -311,7 +323,8 @@ SHMKIT_API int shmkit_segment_check(const shmkit_segment *seg);
  * inspected safely. A foreign object is described with is_shmkit = 0 and
  * header_error set; that is not a failure.
  *
- * Return: 0, or -EINVAL, -ENOENT, -EACCES, -ELOOP, or another negative errno.
+ * Return: 0, or -EINVAL, -ENOENT, -EBADF (memfd:fd=N not open), -EACCES,
+ * -ELOOP, -EMEDIUMTYPE (not a regular file), or another negative errno.
  */
 SHMKIT_API int shmkit_segment_stat(const char *spec, shmkit_segment_info *info);
 
@@ -354,7 +367,8 @@ SHMKIT_API int shmkit_segment_send_fd(const shmkit_segment *seg, int sock);
  * @opts: open options, or NULL.
  *
  * The received descriptor is validated like an open by name (owner, size,
- * header) and owned by the handle. A received memfd must carry the seals
+ * header) and owned by the handle, which reports the object's real backend
+ * (memfd, or posix/file for a descriptor of such an object). A received memfd must carry the seals
  * against shrinking and growing, so the sender cannot truncate it under us.
  *
  * Return: 0, -EPROTO (no descriptor in the message), -ECONNRESET (peer

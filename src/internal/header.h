@@ -67,15 +67,18 @@ void shmkit__header_publish(struct shmkit_header *h);
 
 /*
  * Validate the header at @base of a mapping (or a copy) of @avail bytes.
- * Fields are copied once into @view and checked there.
+ * The state word is loaded first, with acquire ordering (pairing with the
+ * release in shmkit__header_publish()), then the other fields are copied once
+ * into @view and checked there.
  * Return: 0 (any state; the caller checks view->state),
- *  -EMEDIUMTYPE no magic (foreign, or zeroed: see @zeroed),
+ *  -EMEDIUMTYPE no magic (foreign, or not written yet),
  *  -EPROTO other layout version,
  *  -EBADMSG inconsistent sizes/checksum, or total_size > @avail (truncated).
- * @zeroed, if not NULL, is set to 1 when the first 128 bytes are all zero
- * (a sysv segment whose creator has not written the header yet).
+ * @in_progress, if not NULL, is set to 1 when the state word says
+ * INITIALIZING: the other fields may then be half-written by a creator at
+ * work, so a validation error is no verdict yet.
  */
 int shmkit__header_validate(const void *base, uint64_t avail,
-			    struct shmkit_header_view *view, int *zeroed);
+			    struct shmkit_header_view *view, int *in_progress);
 
 #endif

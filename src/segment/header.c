@@ -56,32 +56,31 @@ shmkit__header_publish(struct shmkit_header *h)
 
 int
 shmkit__header_validate(const void *base, uint64_t avail,
-			struct shmkit_header_view *view, int *zeroed)
+			struct shmkit_header_view *view, int *in_progress)
 {
 	struct shmkit_header h;
-	if (zeroed != NULL) {
-		*zeroed = 0;
+	if (in_progress != NULL) {
+		*in_progress = 0;
 	}
 	if (avail < SHMKIT_HEADER_SIZE) {
 		return -EMEDIUMTYPE;
 	}
 	/*
-	 * One copy of the header, then checks on the copy only: a peer that
-	 * rewrites the shared header meanwhile cannot make us use a value other
-	 * than the one we checked. The state word is read last, with acquire,
-	 * pairing with the release in shmkit__header_publish().
+	 * The state word first, with acquire: it pairs with the release in
+	 * shmkit__header_publish(), so when it says READY the fields copied
+	 * after it are the creator's final ones. Then one copy of the header
+	 * and checks on the copy only: a peer that rewrites the shared header
+	 * meanwhile cannot make us use a value other than the one we checked.
 	 */
-	memcpy(&h, base, offsetof(struct shmkit_header, state));
 	uint32_t state = atomic_load_explicit(
 		&((const struct shmkit_header *)base)->state, memory_order_acquire);
+	if (in_progress != NULL) {
+		*in_progress = state == SHMKIT_STATE_INITIALIZING;
+	}
+	memcpy(&h, base, offsetof(struct shmkit_header, state));
 	memcpy(&h.checksum, (const char *)base + offsetof(struct shmkit_header, checksum),
 	       sizeof(h.checksum));
 	if (h.magic != SHMKIT_MAGIC) {
-		if (zeroed != NULL) {
-			static const unsigned char zero[SHMKIT_HEADER_SIZE];
-			*zeroed = h.magic == 0 && state == 0 &&
-				  memcmp(base, zero, sizeof(zero)) == 0;
-		}
 		return -EMEDIUMTYPE;
 	}
 	if (h.layout_version != SHMKIT_LAYOUT_VERSION) {

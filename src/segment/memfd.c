@@ -87,7 +87,7 @@ shmkit__memfd_open(struct shmkit_segment *seg, const shmkit_segment_opts *o)
 		/* The caller keeps its descriptor; the handle owns a duplicate. */
 		fd = fcntl(seg->spec.fd, F_DUPFD_CLOEXEC, 0);
 		if (fd < 0) {
-			return errno == EBADF ? -ENOENT : -errno;
+			return -errno; /* -EBADF: no such descriptor here */
 		}
 	} else if (seg->spec.form == SHMKIT_SPEC_PID_FD) {
 		char path[64];

@@ -105,26 +105,29 @@ shmkit__wait_ready(const void *base, uint64_t avail, uint32_t timeout_ms,
 	int64_t deadline = shmkit__monotonic_ns() + (int64_t)timeout_ms * 1000000;
 	int64_t nap = 20000; /* 20 us, doubling to 1 ms: creators are quick */
 	for (;;) {
-		int zeroed = 0;
-		int rc = shmkit__header_validate(base, avail, view, &zeroed);
+		int in_progress = 0;
+		int rc = shmkit__header_validate(base, avail, view, &in_progress);
 		if (rc == 0 && view->state == SHMKIT_STATE_READY) {
 			return 0;
 		}
 		if (rc == 0 && view->state == SHMKIT_STATE_BROKEN) {
 			return -ENOTRECOVERABLE;
 		}
-		/* Anything but "all zero" or "initializing" is a real verdict. */
-		if (rc != 0 && !zeroed) {
+		/* Past INITIALIZING, a validation error is a real verdict;
+		 * during it the fields may be half-written. */
+		if (!in_progress) {
 			return rc;
 		}
-		if (!creator_alive(ctx, rc == 0 ? view : NULL)) {
+		int alive = creator_alive(ctx, rc == 0 ? view : NULL);
+		if (alive <= 0) {
 			/* Read once more: the creator may have published just
-			 * before it exited. */
-			rc = shmkit__header_validate(base, avail, view, &zeroed);
+			 * before it exited or dropped its init marker. */
+			rc = shmkit__header_validate(base, avail, view, &in_progress);
 			if (rc == 0 && view->state == SHMKIT_STATE_READY) {
 				return 0;
 			}
-			return -EOWNERDEAD;
+			/* No shmkit creator known: not a shmkit object. */
+			return alive < 0 ? (rc != 0 ? rc : -EMEDIUMTYPE) : -EOWNERDEAD;
 		}
 		if (shmkit__monotonic_ns() >= deadline) {
 			return -ETIMEDOUT;
@@ -205,8 +208,13 @@ shmkit__fd_init_new(struct shmkit_segment *seg, int fd, uint64_t total,
 	if (rc == EOPNOTSUPP || rc == EINVAL) {
 		rc = ftruncate(fd, (off_t)total) != 0 ? errno : 0;
 	}
+	if (rc == ENOSPC && (seg->flags & SHMKIT_SEGMENT_F_HUGEPAGES)) {
+		/* hugetlbfs says ENOSPC when the pool has no free huge pages;
+		 * report it as sysv's SHM_HUGETLB does, as a lack of memory. */
+		rc = ENOMEM;
+	}
 	if (rc != 0) {
-		return rc == EFBIG ? -EFBIG : -rc;
+		return -rc;
 	}
 	SHMKIT_CRASHPOINT("create_after_alloc");
 	void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -233,8 +241,8 @@ header_creator_alive(void *ctx, const struct shmkit_header_view *v)
 	(void)ctx;
 	if (v == NULL) {
 		/* Zeroed descriptor-backed objects are never published under a
-		 * name by shmkit, so nobody is coming to fill them in. */
-		return 0;
+		 * name by shmkit: this one is not shmkit's. */
+		return -1;
 	}
 	return shmkit__proc_alive(v->creator_pid, v->creator_start);
 }
@@ -489,9 +497,11 @@ shmkit_segment_open(shmkit_segment **out, const char *spec, const shmkit_segment
 		return rc;
 	}
 	shmkit__opts_resolve(opts, &o);
-	if (check_flags(o.flags) != 0 || (o.flags & SHMKIT_SEGMENT_F_HUGEPAGES)) {
+	if (check_flags(o.flags) != 0) {
 		return -EINVAL;
 	}
+	/* Huge pages are a property of the object, chosen at creation. */
+	o.flags &= ~SHMKIT_SEGMENT_F_HUGEPAGES;
 	struct shmkit_segment *seg = shmkit__segment_alloc(&s, o.flags);
 	if (seg == NULL) {
 		return -ENOMEM;
@@ -536,7 +546,8 @@ shmkit_segment_open_or_create(shmkit_segment **out, const char *spec,
 	/* Bounded: each round loses only to a racing remover or creator. */
 	for (int i = 0; i < OPEN_RETRIES; i++) {
 		rc = shmkit_segment_open(out, spec, opts);
-		if (rc != -ENOENT) {
+		/* A dead creator's leftover is reclaimed by create. */
+		if (rc != -ENOENT && rc != -EOWNERDEAD) {
 			return rc;
 		}
 		rc = shmkit_segment_create(out, spec, opts);
@@ -600,7 +611,22 @@ shmkit_segment_destroy(shmkit_segment *seg)
 		s.form = SHMKIT_SPEC_ID;
 		s.id = seg->shmid;
 	}
-	int rc = s.backend == SHMKIT_BACKEND_MEMFD ? 0 : remove_spec(&s);
+	int rc = 0;
+	if (s.backend == SHMKIT_BACKEND_POSIX || s.backend == SHMKIT_BACKEND_FILE) {
+		/* Remove the name only while it still names our object: after
+		 * someone else's remove and create it is not ours to take. */
+		char path[PATH_MAX];
+		struct stat a, b;
+		rc = shmkit__spec_path(&s, path, sizeof(path));
+		if (rc >= 0) {
+			rc = (fstat(seg->fd, &a) == 0 && lstat(path, &b) == 0 &&
+			      a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+				     ? remove_spec(&s)
+				     : -ENOENT;
+		}
+	} else if (s.backend == SHMKIT_BACKEND_SYSV) {
+		rc = remove_spec(&s);
+	}
 	int rc2 = shmkit_segment_close(seg);
 	return rc != 0 ? rc : rc2;
 }
@@ -728,6 +754,9 @@ fd_stat(const struct shmkit_spec *s, shmkit_segment_info *info)
 			return -EMEDIUMTYPE;
 		}
 		return shmkit__fd_info(-1, &st, info);
+	}
+	if (fd == -ENOENT && s->form == SHMKIT_SPEC_FD) {
+		return -EBADF; /* no such descriptor in this process */
 	}
 	if (fd < 0) {
 		return fd;
@@ -885,6 +914,44 @@ shmkit_segment_send_fd(const shmkit_segment *seg, int sock)
 	}
 }
 
+/*
+ * What a received descriptor is: a memfd, one of our posix objects, or
+ * another file, by the link /proc shows for it. The spec only labels the
+ * handle (backend(), info); the object is reached through the descriptor.
+ */
+static void
+describe_fd(int fd, struct shmkit_spec *s)
+{
+	char proc[64], target[PATH_MAX];
+	const char *shm = SHMKIT_POSIX_DIR "/" SHMKIT_POSIX_PREFIX;
+	memset(s, 0, sizeof(*s));
+	s->id = -1;
+	s->fd = fd;
+	s->backend = SHMKIT_BACKEND_MEMFD;
+	s->form = SHMKIT_SPEC_FD;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(proc, target, sizeof(target) - 1);
+	if (n <= 0 || strncmp(target, "/memfd:", 7) == 0) {
+		return;
+	}
+	target[n] = '\0';
+	char *deleted = strstr(target, " (deleted)");
+	if (deleted != NULL && deleted[10] == '\0') {
+		*deleted = '\0';
+	}
+	size_t plen = strlen(shm);
+	if (strncmp(target, shm, plen) == 0 &&
+	    shmkit__name_check(target + plen, strlen(target + plen)) == 0) {
+		s->backend = SHMKIT_BACKEND_POSIX;
+		s->form = SHMKIT_SPEC_NAME;
+		snprintf(s->name, sizeof(s->name), "%s", target + plen);
+		return;
+	}
+	s->backend = SHMKIT_BACKEND_FILE;
+	s->form = SHMKIT_SPEC_NAME;
+	snprintf(s->path, sizeof(s->path), "%s", target);
+}
+
 SHMKIT_API int
 shmkit_segment_recv_fd(shmkit_segment **out, int sock, const shmkit_segment_opts *opts)
 {
@@ -936,12 +1003,7 @@ shmkit_segment_recv_fd(shmkit_segment **out, int sock, const shmkit_segment_opts
 	shmkit_segment_opts o;
 	shmkit__opts_resolve(opts, &o);
 	struct shmkit_spec s;
-	memset(&s, 0, sizeof(s));
-	s.backend = SHMKIT_BACKEND_MEMFD;
-	s.form = SHMKIT_SPEC_FD;
-	s.fd = fd;
-	s.id = -1;
-	s.pid = 0;
+	describe_fd(fd, &s);
 	struct shmkit_segment *seg = shmkit__segment_alloc(&s, o.flags);
 	if (seg == NULL) {
 		close(fd);

@@ -36,9 +36,10 @@ void shmkit__segment_init_header(struct shmkit_segment *seg, uint32_t kind);
  * raw mode. */
 void shmkit__segment_set_data(struct shmkit_segment *seg, const struct shmkit_header_view *v);
 
-/* Wait (bounded) for a mapped header to become READY. @cpid/@cstart name
- * the creator when the header does not (sysv: shm_cpid); pass 0 otherwise.
- * Return 0, -ETIMEDOUT, -EOWNERDEAD, -ENOTRECOVERABLE, or a validation error. */
+/* Wait (bounded) for a mapped header to become READY. @creator_alive tells
+ * whether the creator is at work: 1 alive, 0 dead, -1 (header all zero) no
+ * shmkit creator known. Return 0, -ETIMEDOUT, -EOWNERDEAD, -ENOTRECOVERABLE,
+ * -EMEDIUMTYPE, or a validation error. */
 int shmkit__wait_ready(const void *base, uint64_t avail, uint32_t timeout_ms,
 		       int (*creator_alive)(void *ctx, const struct shmkit_header_view *v),
 		       void *ctx, struct shmkit_header_view *view);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal/crashpoint.h"
@@ -56,16 +57,126 @@ ipc_stat(int id, struct shmid_ds *ds)
 	return 0;
 }
 
+/*
+ * A System V key is visible from shmget() on, before the creator has written
+ * the header. To tell a shmkit creator's half-made segment from someone
+ * else's zero-filled one, the creator holds an init marker for the key
+ * while it works: a small file in /dev/shm with an OFD write lock, which the
+ * kernel releases when the creator dies (RELIABILITY rule 2). A marker that
+ * exists but is not locked is a dead creator's; no marker means the zeroed
+ * segment is not shmkit's.
+ */
+enum marker { MARKER_NONE, MARKER_LIVE, MARKER_DEAD };
+
+static int
+marker_path(uint32_t key, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/.shmkit-sysv-init.%08x", SHMKIT_POSIX_DIR, key);
+	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
+}
+
+static int
+lock_whole(int fd, int cmd, short type, struct flock *fl)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	return fcntl(fd, cmd, fl);
+}
+
+static enum marker
+marker_state(uint32_t key)
+{
+	char path[128];
+	struct flock fl;
+	if (key == IPC_PRIVATE || marker_path(key, path, sizeof(path)) != 0) {
+		return MARKER_NONE;
+	}
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		return MARKER_NONE;
+	}
+	enum marker m = MARKER_DEAD;
+	if (lock_whole(fd, F_OFD_GETLK, F_WRLCK, &fl) == 0 && fl.l_type != F_UNLCK) {
+		m = MARKER_LIVE;
+	}
+	close(fd);
+	return m;
+}
+
+/*
+ * Take the init marker of @key. @leftover is set when the marker was already
+ * there (and unlocked): its creator died mid-init. Return the locked
+ * descriptor, -EEXIST when a live creator holds it, or another errno.
+ */
+static int
+marker_take(uint32_t key, int *leftover)
+{
+	char path[128];
+	struct flock fl;
+	struct stat a, b;
+	int rc = marker_path(key, path, sizeof(path));
+	if (rc != 0) {
+		return rc;
+	}
+	for (int i = 0; i < STALE_RETRIES; i++) {
+		*leftover = 0;
+		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno == EEXIST) {
+			*leftover = 1;
+			fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0 && errno == ENOENT) {
+				continue; /* released between our two opens */
+			}
+		}
+		if (fd < 0) {
+			return -errno; /* -ENOENT: no such directory */
+		}
+		if (lock_whole(fd, F_OFD_SETLK, F_WRLCK, &fl) != 0) {
+			rc = (errno == EAGAIN || errno == EACCES) ? -EEXIST : -errno;
+			close(fd);
+			return rc;
+		}
+		/* The marker we locked must still be the one at the path; a
+		 * creator that finished meanwhile unlinked it. */
+		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino) {
+			return fd;
+		}
+		close(fd);
+	}
+	return -EAGAIN;
+}
+
+static void
+marker_release(uint32_t key, int fd)
+{
+	char path[128];
+	struct stat a, b;
+	if (fd < 0) {
+		return;
+	}
+	/* Unlink only our own marker, while still holding its lock. */
+	if (marker_path(key, path, sizeof(path)) == 0 && fstat(fd, &a) == 0 &&
+	    stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+		unlink(path);
+	}
+	close(fd);
+}
+
 struct creator_ctx {
 	pid_t cpid;
 	int64_t ctime;
+	uint32_t key;
 };
 
 /*
  * Is the creator of a sysv segment still at work? When the header names it,
- * its pid and start time decide. When the header is still all zero, only
- * the kernel's shm_cpid is known; a process with that pid that started
- * after the segment was created is a reused pid, not the creator.
+ * its pid and start time decide. While the header is all zero, the init
+ * marker of the key decides; a private segment has none, and then only the
+ * kernel's shm_cpid is known: a process with that pid that started after the
+ * segment was created is a reused pid, not the creator.
+ * Return 1 alive, 0 dead, -1 the zeroed segment is not shmkit's.
  */
 static int
 sysv_creator_alive(void *ctx, const struct shmkit_header_view *v)
@@ -73,6 +184,16 @@ sysv_creator_alive(void *ctx, const struct shmkit_header_view *v)
 	const struct creator_ctx *c = ctx;
 	if (v != NULL) {
 		return shmkit__proc_alive(v->creator_pid, v->creator_start);
+	}
+	if (c->key != IPC_PRIVATE) {
+		switch (marker_state(c->key)) {
+		case MARKER_LIVE:
+			return 1;
+		case MARKER_DEAD:
+			return 0;
+		default:
+			return -1;
+		}
 	}
 	int64_t started;
 	if (shmkit__proc_start_epoch(c->cpid, &started) != 0) {
@@ -82,12 +203,14 @@ sysv_creator_alive(void *ctx, const struct shmkit_header_view *v)
 }
 
 /*
- * A segment at @key exists. If it is a shmkit segment whose creator died
- * before publishing READY, remove it so creation can proceed (RELIABILITY
- * rule 6). Return 1 if removed, 0 if it is a live object or someone else's.
+ * A segment at @key exists while we hold its init marker. If it is a
+ * shmkit segment whose creator died before publishing READY, remove it so
+ * creation can proceed (RELIABILITY rule 6). A zero-filled segment counts as
+ * such only when the dead creator's marker was left behind (@leftover).
+ * Return 1 if removed (or gone), 0 if it is a live object or someone else's.
  */
 static int
-reclaim_stale(key_t key)
+reclaim_stale(key_t key, int leftover)
 {
 	struct shmid_ds ds;
 	int id = shmget(key, 0, 0);
@@ -106,12 +229,14 @@ reclaim_stale(key_t key)
 		return 0;
 	}
 	struct shmkit_header_view v;
-	int zeroed = 0;
-	rc = shmkit__header_validate(p, ds.shm_segsz, &v, &zeroed);
-	struct creator_ctx c = { .cpid = ds.shm_cpid, .ctime = ds.shm_ctime };
+	int in_progress = 0;
+	rc = shmkit__header_validate(p, ds.shm_segsz, &v, &in_progress);
 	int stale = 0;
-	if ((rc == 0 && v.state == SHMKIT_STATE_INITIALIZING) || (rc != 0 && zeroed)) {
-		stale = !sysv_creator_alive(&c, rc == 0 ? &v : NULL);
+	if (rc == 0 && v.state == SHMKIT_STATE_INITIALIZING) {
+		stale = !shmkit__proc_alive(v.creator_pid, v.creator_start);
+	} else if (rc != 0 && in_progress) {
+		/* Header not (fully) written: only the marker can tell. */
+		stale = leftover;
 	}
 	shmdt(p);
 	if (stale && shmctl(id, IPC_RMID, NULL) == 0) {
@@ -120,18 +245,10 @@ reclaim_stale(key_t key)
 	return 0;
 }
 
-int
-shmkit__sysv_create(struct shmkit_segment *seg, const shmkit_segment_opts *o)
+static int
+sysv_create_locked(struct shmkit_segment *seg, const shmkit_segment_opts *o, key_t key,
+		   uint64_t total, int leftover)
 {
-	uint64_t total;
-	int rc = shmkit__total_size(o->size, o->flags, &total);
-	if (rc != 0) {
-		return rc;
-	}
-	if (total > shmmax()) {
-		return -EFBIG;
-	}
-	key_t key = seg->spec.form == SHMKIT_SPEC_PRIVATE ? IPC_PRIVATE : (key_t)seg->spec.key;
 	/* Created 0600: the final mode is set only once the object is ready,
 	 * so nobody else can attach to a half-made segment meanwhile. */
 	int shmflg = IPC_CREAT | IPC_EXCL | 0600;
@@ -144,7 +261,7 @@ shmkit__sysv_create(struct shmkit_segment *seg, const shmkit_segment_opts *o)
 		if (id >= 0) {
 			break;
 		}
-		if (errno == EEXIST && key != IPC_PRIVATE && reclaim_stale(key)) {
+		if (errno == EEXIST && key != IPC_PRIVATE && reclaim_stale(key, leftover)) {
 			continue;
 		}
 		if (errno == EINVAL) {
@@ -159,6 +276,7 @@ shmkit__sysv_create(struct shmkit_segment *seg, const shmkit_segment_opts *o)
 	}
 	SHMKIT_CRASHPOINT("create_after_alloc");
 	void *p = shmat(id, NULL, 0);
+	int rc;
 	if (p == (void *)-1) {
 		rc = -errno;
 		shmctl(id, IPC_RMID, NULL);
@@ -193,6 +311,36 @@ shmkit__sysv_create(struct shmkit_segment *seg, const shmkit_segment_opts *o)
 }
 
 int
+shmkit__sysv_create(struct shmkit_segment *seg, const shmkit_segment_opts *o)
+{
+	uint64_t total;
+	int rc = shmkit__total_size(o->size, o->flags, &total);
+	if (rc != 0) {
+		return rc;
+	}
+	if (total > shmmax()) {
+		return -EFBIG;
+	}
+	key_t key = seg->spec.form == SHMKIT_SPEC_PRIVATE ? IPC_PRIVATE : (key_t)seg->spec.key;
+	int leftover = 0, marker = -1;
+	if (key != IPC_PRIVATE) {
+		marker = marker_take((uint32_t)key, &leftover);
+		if (marker == -ENOENT) {
+			/* No /dev/shm on this system: create without a marker; a
+			 * zero-filled leftover then reads as foreign. */
+			marker = -1;
+		} else if (marker < 0) {
+			return marker;
+		}
+	}
+	rc = sysv_create_locked(seg, o, key, total, leftover);
+	/* Released after READY is published: an opener that then finds no
+	 * marker re-reads the header and sees READY. */
+	marker_release((uint32_t)key, marker);
+	return rc;
+}
+
+int
 shmkit__sysv_open(struct shmkit_segment *seg, const shmkit_segment_opts *o)
 {
 	struct shmid_ds ds;
@@ -221,7 +369,8 @@ shmkit__sysv_open(struct shmkit_segment *seg, const shmkit_segment_opts *o)
 		shmkit__segment_set_data(seg, NULL);
 		return 0;
 	}
-	struct creator_ctx c = { .cpid = ds.shm_cpid, .ctime = ds.shm_ctime };
+	struct creator_ctx c = { .cpid = ds.shm_cpid, .ctime = ds.shm_ctime,
+				 .key = (uint32_t)ds.shm_perm.__key };
 	struct shmkit_header_view v;
 	rc = shmkit__wait_ready(p, ds.shm_segsz, o->ready_timeout_ms, sysv_creator_alive, &c, &v);
 	if (rc == 0 && o->kind != SHMKIT_KIND_ANY && v.kind != o->kind) {
@@ -252,8 +401,17 @@ shmkit__sysv_remove(const struct shmkit_spec *spec)
 	if (id < 0) {
 		return id;
 	}
+	struct shmid_ds ds;
+	uint32_t key = ipc_stat(id, &ds) == 0 ? (uint32_t)ds.shm_perm.__key : IPC_PRIVATE;
 	if (shmctl(id, IPC_RMID, NULL) != 0) {
 		return errno == EINVAL ? -ENOENT : -errno;
+	}
+	/* A dead creator's init marker goes with its segment. */
+	if (key != IPC_PRIVATE && marker_state(key) == MARKER_DEAD) {
+		char path[128];
+		if (marker_path(key, path, sizeof(path)) == 0) {
+			unlink(path);
+		}
 	}
 	return 0;
 }
@@ -291,7 +449,9 @@ shmkit__sysv_stat(const struct shmkit_spec *spec, shmkit_segment_info *info)
 	info->ctime = ds.shm_ctime;
 	info->creator_pid = ds.shm_cpid;
 	info->creator_uid = ds.shm_perm.cuid;
-	struct creator_ctx c = { .cpid = ds.shm_cpid, .ctime = ds.shm_ctime };
+	/* A foreign segment's creator: shm_cpid, with the reused-pid check. */
+	struct creator_ctx c = { .cpid = ds.shm_cpid, .ctime = ds.shm_ctime,
+				 .key = IPC_PRIVATE };
 	info->creator_alive = sysv_creator_alive(&c, NULL);
 	if (ds.shm_segsz < SHMKIT_HEADER_SIZE) {
 		info->header_error = -EMEDIUMTYPE;
@@ -307,6 +467,16 @@ shmkit__sysv_stat(const struct shmkit_spec *spec, shmkit_segment_info *info)
 	}
 	shmkit__info_from_header(info, p, ds.shm_segsz);
 	shmdt(p);
+	if (!info->is_shmkit && key != IPC_PRIVATE) {
+		/* Still all zero, with a creator's init marker: shmkit's, half made. */
+		enum marker m = marker_state(key);
+		if (m != MARKER_NONE) {
+			info->is_shmkit = 1;
+			info->header_error = 0;
+			info->state = SHMKIT_STATE_INITIALIZING;
+			info->creator_alive = m == MARKER_LIVE;
+		}
+	}
 	return 0;
 }
 
