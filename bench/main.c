@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/* shmkit-bench: IPC latency and throughput, library and kernel side by side. */
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+static const char usage[] =
+	"usage: shmkit-bench [options]\n"
+	"Measures round-trip latency and one-way throughput between two\n"
+	"processes pinned to two CPUs, for each transport, checking every\n"
+	"message (sequence number and checksum).\n"
+	"\n"
+	"  --quick          fewer iterations (about half a minute on 2 cores)\n"
+	"  --smoke          tiny counts, a few seconds (for the test suite)\n"
+	"  --iters N        N timed round trips, and at most N messages per\n"
+	"                   throughput size\n"
+	"  --only NAME,...  run only these transports (see --list)\n"
+	"  --sizes LIST     throughput sizes, e.g. 64,4K,64K,1M (16 B..64 MiB)\n"
+	"  --json           print one JSON document instead of the tables\n"
+	"  --list           list the transports and exit\n"
+	"  --help           print this help and exit\n"
+	"\n"
+	"Exit status: 0 measured, 1 runtime failure (including a payload check\n"
+	"failure or the watchdog), 2 bad usage.\n";
+
+__attribute__((format(printf, 1, 2), noreturn)) static void
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("shmkit-bench: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (try --help)\n", stderr);
+	exit(2);
+}
+
+static int
+parse_ulong(const char *s, unsigned long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9') {
+		return -1;
+	}
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
+/* A size such as 64, 4K, 4KiB, 1M or 1MiB. */
+static int
+parse_size(const char *s, size_t *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (*s < '0' || *s > '9') {
+		return -1;
+	}
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0) {
+		return -1;
+	}
+	if (strcmp(end, "K") == 0 || strcmp(end, "k") == 0
+		|| strcmp(end, "KiB") == 0) {
+		v <<= 10;
+	} else if (strcmp(end, "M") == 0 || strcmp(end, "MiB") == 0) {
+		v <<= 20;
+	} else if (strcmp(end, "") != 0 && strcmp(end, "B") != 0) {
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static void
+parse_sizes(struct bench_plan *plan, const char *arg)
+{
+	char buf[256];
+	char *save = NULL;
+
+	if (strlen(arg) >= sizeof(buf)) {
+		usage_error("--sizes: list too long");
+	}
+	strcpy(buf, arg);
+	plan->nsizes = 0;
+	for (char *tok = strtok_r(buf, ",", &save); tok != NULL;
+		tok = strtok_r(NULL, ",", &save)) {
+		size_t v;
+
+		if (parse_size(tok, &v) != 0) {
+			usage_error("--sizes: bad size '%s'", tok);
+		}
+		if (v < BENCH_MIN_SIZE || v > BENCH_MAX_SIZE) {
+			usage_error("--sizes: %s is outside %d B..64 MiB", tok,
+				BENCH_MIN_SIZE);
+		}
+		if (plan->nsizes == sizeof(plan->sizes) / sizeof(plan->sizes[0])) {
+			usage_error("--sizes: at most 16 sizes");
+		}
+		plan->sizes[plan->nsizes++] = v;
+	}
+	if (plan->nsizes == 0) {
+		usage_error("--sizes: empty list");
+	}
+}
+
+static void
+parse_only(int *selected, const char *arg)
+{
+	char buf[512];
+	char *save = NULL;
+
+	if (strlen(arg) >= sizeof(buf)) {
+		usage_error("--only: list too long");
+	}
+	strcpy(buf, arg);
+	for (char *tok = strtok_r(buf, ",", &save); tok != NULL;
+		tok = strtok_r(NULL, ",", &save)) {
+		size_t i;
+
+		for (i = 0; i < bench_ntransports; i++) {
+			if (strcmp(tok, bench_transports[i]->name) == 0) {
+				selected[i] = 1;
+				break;
+			}
+		}
+		if (i == bench_ntransports) {
+			usage_error("--only: unknown transport '%s'", tok);
+		}
+	}
+}
+
+static void
+set_mode(struct bench_plan *plan, const char *mode)
+{
+	plan->mode = mode;
+	if (strcmp(mode, "smoke") == 0) {
+		plan->lat_iters = 200;
+		plan->tput_budget = (uint64_t)256 << 10;
+		plan->tput_max = 200;
+		plan->tput_min = 4;
+	} else if (strcmp(mode, "quick") == 0) {
+		plan->lat_iters = 20000;
+		plan->tput_budget = (uint64_t)64 << 20;
+		plan->tput_max = 200000;
+		plan->tput_min = 32;
+	} else {
+		plan->lat_iters = 200000;
+		plan->tput_budget = (uint64_t)512 << 20;
+		plan->tput_max = 1000000;
+		plan->tput_min = 100;
+	}
+}
+
+static void
+list_transports(void)
+{
+	for (size_t i = 0; i < bench_ntransports; i++) {
+		printf("%-15s %-6s %s\n", bench_transports[i]->name,
+			bench_transports[i]->kind, bench_transports[i]->what);
+	}
+}
+
+static void
+cpu_model(char *out, size_t len)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[512];
+
+	snprintf(out, len, "unknown CPU");
+	if (f == NULL) {
+		return;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *colon = strchr(line, ':');
+
+		if (colon == NULL || (strncmp(line, "model name", 10) != 0
+			&& strncmp(line, "Model", 5) != 0)) {
+			continue;
+		}
+		colon++;
+		while (*colon == ' ' || *colon == '\t') {
+			colon++;
+		}
+		colon[strcspn(colon, "\n")] = '\0';
+		snprintf(out, len, "%s", colon);
+		break;
+	}
+	fclose(f);
+}
+
+/*
+ * Pin this process (the parent of every pair) to the first usable CPU and
+ * choose the second for the children. With one usable CPU the pair runs
+ * unpinned, and the spinning floors yield instead of burning the slice
+ * their peer needs.
+ */
+static void
+choose_cpus(struct bench_plan *plan, struct bench_machine *m)
+{
+	cpu_set_t set;
+	int cpus[2], n = 0;
+
+	plan->pinned = 0;
+	CPU_ZERO(&set);
+	if (sched_getaffinity(0, sizeof(set), &set) < 0) {
+		m->cpus_allowed = 1;
+		snprintf(m->pin_note, sizeof(m->pin_note),
+			"unpinned (sched_getaffinity failed: %s)", strerror(errno));
+		return;
+	}
+	m->cpus_allowed = CPU_COUNT(&set);
+	for (int c = 0; c < CPU_SETSIZE && n < 2; c++) {
+		if (CPU_ISSET(c, &set)) {
+			cpus[n++] = c;
+		}
+	}
+	if (n < 2) {
+		bench_set_single_cpu(1);
+		snprintf(m->pin_note, sizeof(m->pin_note), "unpinned: only one "
+			"CPU is usable, so both processes share it and the "
+			"spinning floors yield");
+		return;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(cpus[0], &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+		snprintf(m->pin_note, sizeof(m->pin_note),
+			"unpinned (sched_setaffinity failed: %s)", strerror(errno));
+		return;
+	}
+	plan->pinned = 1;
+	plan->cpu_parent = cpus[0];
+	plan->cpu_child = cpus[1];
+	snprintf(m->pin_note, sizeof(m->pin_note),
+		"parent on CPU %d, child on CPU %d", cpus[0], cpus[1]);
+}
+
+static void
+progress(int on, const char *name, const char *what, size_t size)
+{
+	if (!on) {
+		return;
+	}
+	if (name == NULL) {
+		fprintf(stderr, "\r%-70s\r", "");
+	} else if (size == 0) {
+		fprintf(stderr, "\r%-70s", "");
+		fprintf(stderr, "\rmeasuring %s: %s", name, what);
+	} else {
+		fprintf(stderr, "\r%-70s", "");
+		fprintf(stderr, "\rmeasuring %s: %s, %zu B", name, what, size);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "smoke", no_argument, NULL, 's' },
+		{ "iters", required_argument, NULL, 'i' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "sizes", required_argument, NULL, 'z' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "list", no_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct bench_plan plan;
+	struct bench_machine mach;
+	struct bench_row *rows;
+	struct utsname un;
+	int selected[64] = { 0 };
+	int any_only = 0, json = 0, quick = 0, smoke = 0, c, show;
+	unsigned long iters = 0;
+	size_t nrows = 0;
+
+	if (bench_ntransports > sizeof(selected) / sizeof(selected[0])) {
+		fprintf(stderr, "shmkit-bench: too many transports\n");
+		return 1;
+	}
+	memset(&plan, 0, sizeof(plan));
+	memset(&mach, 0, sizeof(mach));
+	plan.sizes[0] = 64;
+	plan.sizes[1] = 4096;
+	plan.sizes[2] = 65536;
+	plan.sizes[3] = 1048576;
+	plan.nsizes = 4;
+	/* getopt's own messages are two lines; this program says one. */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			quick = 1;
+			break;
+		case 's':
+			smoke = 1;
+			break;
+		case 'i':
+			if (parse_ulong(optarg, &iters) != 0 || iters < 1
+				|| iters > 100000000UL) {
+				usage_error("--iters: expected 1..100000000, got '%s'",
+					optarg);
+			}
+			break;
+		case 'o':
+			parse_only(selected, optarg);
+			any_only = 1;
+			break;
+		case 'z':
+			parse_sizes(&plan, optarg);
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'l':
+			list_transports();
+			return 0;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case ':':
+			usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc) {
+		usage_error("unexpected argument '%s'", argv[optind]);
+	}
+	if (quick && smoke) {
+		usage_error("--quick and --smoke exclude each other");
+	}
+
+	set_mode(&plan, smoke ? "smoke" : quick ? "quick" : "full");
+	if (iters != 0) {
+		plan.iters_given = 1;
+		plan.lat_iters = iters;
+		plan.tput_max = iters;
+		if (plan.tput_min > iters) {
+			plan.tput_min = iters;
+		}
+	}
+	plan.lat_warmup = plan.lat_iters / 10 > 0 ? plan.lat_iters / 10 : 1;
+	/*
+	 * The watchdog bounds each single measurement. A smoke run must stop
+	 * itself (and clean up) well before the test runner's own timeout;
+	 * longer runs get time in proportion to their counts, since a round
+	 * trip over loopback TCP takes tens of microseconds.
+	 */
+	if (smoke) {
+		plan.watchdog_s = 30;
+	} else {
+		unsigned long n = plan.lat_iters > plan.tput_max
+			? plan.lat_iters : plan.tput_max;
+
+		/* One extra millisecond per iteration, at most one more day. */
+		plan.watchdog_s = 120
+			+ (unsigned)(n / 1000 < 86400 ? n / 1000 : 86400);
+	}
+
+	cpu_model(mach.cpu_model, sizeof(mach.cpu_model));
+	mach.cpus_online = sysconf(_SC_NPROCESSORS_ONLN);
+	if (uname(&un) == 0) {
+		snprintf(mach.kernel, sizeof(mach.kernel), "%s", un.release);
+		snprintf(mach.arch, sizeof(mach.arch), "%s", un.machine);
+	}
+	choose_cpus(&plan, &mach);
+	bench_runner_init();
+
+	rows = calloc(bench_ntransports, sizeof(*rows));
+	if (rows == NULL) {
+		fprintf(stderr, "shmkit-bench: out of memory\n");
+		return 1;
+	}
+	show = isatty(STDERR_FILENO);
+	for (size_t i = 0; i < bench_ntransports; i++) {
+		const struct bench_transport *t = bench_transports[i];
+		struct bench_row *r = &rows[nrows];
+
+		if (any_only && !selected[i]) {
+			continue;
+		}
+		r->t = t;
+		progress(show, t->name, "latency", 0);
+		bench_run_latency(&plan, t, &r->lat);
+		for (size_t k = 0; k < plan.nsizes; k++) {
+			if (!(t->flags & BENCH_TF_LATENCY_ONLY)) {
+				progress(show, t->name, "throughput", plan.sizes[k]);
+			}
+			bench_run_tput(&plan, t, plan.sizes[k], &r->tput[k]);
+		}
+		nrows++;
+	}
+	progress(show, NULL, NULL, 0);
+
+	if (json) {
+		bench_print_json(&plan, &mach, rows, nrows);
+	} else {
+		bench_print_table(&plan, &mach, rows, nrows);
+	}
+	free(rows);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "shmkit-bench: cannot write the results: %s\n",
+			strerror(errno));
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,608 @@
+/* SPDX-License-Identifier: MIT */
+/* Runs one measurement: fork, pin, traffic, checks, cleanup on every path. */
+#include <errno.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+/*
+ * What the signal handlers need to clean up: the transport in use, its
+ * context, and the child. They change only while the handled signals are
+ * blocked, so a handler never sees them half-updated.
+ */
+static const struct bench_transport *cur_t;
+static void *cur_ctx;
+static pid_t cur_child;
+static char watchdog_msg[256];
+static char peer_msg[256];
+static sigset_t handled;
+
+struct phase {
+	const struct bench_transport *t;
+	int latency;			/* else one-way throughput */
+	size_t size;
+	unsigned long iters;		/* timed round trips or messages */
+	unsigned long warmup;
+	uint64_t *samples;		/* latency: one per timed round trip */
+	double secs;			/* throughput: time of the timed messages */
+	void *ctx;
+	unsigned char *out;
+	unsigned char *in;
+};
+
+/* write(2) of a whole string; usable from a signal handler. */
+static void
+put_str(const char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0) {
+		ssize_t w = write(STDERR_FILENO, s, n);
+
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			return;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/*
+ * Kill and reap the child and release the transport's kernel objects.
+ * Only async-signal-safe calls: the handlers below use it.
+ */
+static void
+abandon(void)
+{
+	if (cur_child > 0) {
+		kill(cur_child, SIGKILL);
+		while (waitpid(cur_child, NULL, 0) < 0 && errno == EINTR) {
+			continue;
+		}
+		cur_child = 0;
+	}
+	if (cur_t != NULL) {
+		cur_t->teardown(cur_ctx);
+		cur_t = NULL;
+	}
+}
+
+static void
+on_alarm(int sig)
+{
+	(void)sig;
+	put_str(watchdog_msg);
+	abandon();
+	_exit(1);
+}
+
+static void
+on_interrupt(int sig)
+{
+	(void)sig;
+	put_str("shmkit-bench: interrupted; measurement abandoned\n");
+	abandon();
+	_exit(1);
+}
+
+/*
+ * A child that fails prints its own reason and exits with status 1. The
+ * parent may be blocked in a receive that would never return (a spinning
+ * shared-memory wait, a System V queue), so it is not left to notice: this
+ * handler ends the run at once. A normal exit (status 0) is left alone for
+ * the main path to reap; WNOWAIT keeps the child waitable for it.
+ */
+static void
+on_child(int sig)
+{
+	siginfo_t si;
+	int saved = errno;
+
+	(void)sig;
+	if (cur_child <= 0) {
+		errno = saved;
+		return;
+	}
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)cur_child, &si, WEXITED | WNOHANG | WNOWAIT) < 0
+		|| si.si_pid == 0
+		|| (si.si_code == CLD_EXITED && si.si_status == 0)) {
+		errno = saved;
+		return;
+	}
+	if (si.si_code != CLD_EXITED || si.si_status != 1) {
+		put_str(peer_msg);
+	}
+	abandon();
+	_exit(1);
+}
+
+void
+bench_runner_init(void)
+{
+	struct sigaction sa;
+
+	sigemptyset(&handled);
+	sigaddset(&handled, SIGCHLD);
+	sigaddset(&handled, SIGALRM);
+	sigaddset(&handled, SIGINT);
+	sigaddset(&handled, SIGTERM);
+	sigaddset(&handled, SIGHUP);
+	memset(&sa, 0, sizeof(sa));
+	/* Handlers never nest: each one ends the process or returns quickly. */
+	sa.sa_mask = handled;
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = on_child;
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	sa.sa_handler = on_interrupt;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* A peer that vanishes must show up as EPIPE, not kill the sender. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* A failure seen by the parent: report it, stop the child, clean up. */
+__attribute__((format(printf, 2, 3), noreturn)) static void
+parent_fail(const struct phase *ph, const char *fmt, ...)
+{
+	va_list ap;
+
+	sigprocmask(SIG_BLOCK, &handled, NULL);
+	fprintf(stderr, "shmkit-bench: %s: parent: ", ph->t->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	abandon();
+	exit(1);
+}
+
+/* A failure seen by the child: report it; the parent's SIGCHLD handler
+ * does the rest. _exit keeps the parent's stdio buffers from being flushed
+ * twice. */
+__attribute__((format(printf, 2, 3), noreturn)) static void
+child_fail(const struct phase *ph, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "shmkit-bench: %s: child: ", ph->t->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	_exit(1);
+}
+
+/* Either of the two above: the shared send and receive steps report through
+ * the side they run on. */
+typedef __attribute__((format(printf, 2, 3), noreturn)) void (*fail_fn)(
+	const struct phase *ph, const char *fmt, ...);
+
+static void
+send_or_fail(const struct phase *ph, fail_fn fail, const void *buf,
+	size_t len, uint64_t seq)
+{
+	int rc = ph->t->send(ph->ctx, buf, len);
+	char name[48];
+
+	if (rc < 0) {
+		fail(ph, "send of %s (%zu B) failed: %s",
+			bench_seq_name(seq, name, sizeof(name)), len,
+			strerror(-rc));
+	}
+}
+
+/* Receive one message of len bytes and check its sequence and checksum. */
+static void
+recv_or_fail(const struct phase *ph, fail_fn fail, void *buf, size_t len,
+	uint64_t seq)
+{
+	ssize_t n = ph->t->recv(ph->ctx, buf, len);
+	char why[200], name[48];
+
+	bench_seq_name(seq, name, sizeof(name));
+	if (n < 0) {
+		fail(ph, "receive of %s failed: %s", name, strerror((int)-n));
+	}
+	if ((size_t)n != len) {
+		fail(ph, "%s has %zd bytes, %zu expected", name, n, len);
+	}
+	if (bench_check(buf, len, seq, why, sizeof(why)) != 0) {
+		fail(ph, "%s", why);
+	}
+}
+
+static void
+child_latency(struct phase *ph)
+{
+	unsigned long total = ph->warmup + ph->iters;
+	ssize_t n;
+	char why[200];
+
+	for (unsigned long i = 0; i < total; i++) {
+		/* The reply is ready before the ping arrives and the ping is
+		 * checked after the reply has left, so checking costs the
+		 * measured round trip nothing while still covering every
+		 * message. */
+		bench_fill(ph->out, ph->size, i | BENCH_SEQ_REPLY);
+		n = ph->t->recv(ph->ctx, ph->in, ph->size);
+		if (n < 0) {
+			child_fail(ph, "receive of ping %lu failed: %s", i,
+				strerror((int)-n));
+		}
+		send_or_fail(ph, child_fail, ph->out, ph->size,
+			i | BENCH_SEQ_REPLY);
+		if ((size_t)n != ph->size) {
+			child_fail(ph, "ping %lu has %zd bytes, %zu expected", i,
+				n, ph->size);
+		}
+		if (bench_check(ph->in, ph->size, i, why, sizeof(why)) != 0) {
+			child_fail(ph, "%s", why);
+		}
+	}
+}
+
+static void
+parent_latency(struct phase *ph)
+{
+	unsigned long total = ph->warmup + ph->iters;
+
+	for (unsigned long i = 0; i < total; i++) {
+		uint64_t t0, t1;
+		ssize_t n;
+		char why[200];
+
+		bench_fill(ph->out, ph->size, i);
+		t0 = bench_now_ns();
+		send_or_fail(ph, parent_fail, ph->out, ph->size, i);
+		n = ph->t->recv(ph->ctx, ph->in, ph->size);
+		t1 = bench_now_ns();
+		if (n < 0) {
+			parent_fail(ph, "receive of reply %lu failed: %s", i,
+				strerror((int)-n));
+		}
+		if ((size_t)n != ph->size) {
+			parent_fail(ph, "reply %lu has %zd bytes, %zu expected",
+				i, n, ph->size);
+		}
+		if (bench_check(ph->in, ph->size, i | BENCH_SEQ_REPLY, why,
+			sizeof(why)) != 0) {
+			parent_fail(ph, "%s", why);
+		}
+		if (i >= ph->warmup) {
+			ph->samples[i - ph->warmup] = t1 - t0;
+		}
+	}
+}
+
+static void
+child_tput(struct phase *ph)
+{
+	unsigned long total = ph->warmup + ph->iters;
+
+	for (unsigned long i = 0; i < total; i++) {
+		recv_or_fail(ph, child_fail, ph->in, ph->size, i);
+		/* Acknowledge the end of the warm-up and the end of the run:
+		 * the sender's clock spans exactly the timed messages. */
+		if (i + 1 == ph->warmup || i + 1 == total) {
+			bench_fill(ph->out, BENCH_HDR_SIZE, BENCH_SEQ_ACK | (i + 1));
+			send_or_fail(ph, child_fail, ph->out, BENCH_HDR_SIZE,
+				BENCH_SEQ_ACK | (i + 1));
+		}
+	}
+}
+
+static void
+parent_tput(struct phase *ph)
+{
+	unsigned long total = ph->warmup + ph->iters;
+	uint64_t t0 = 0;
+
+	for (unsigned long i = 0; i < total; i++) {
+		if (i == ph->warmup) {
+			recv_or_fail(ph, parent_fail, ph->in, BENCH_HDR_SIZE,
+				BENCH_SEQ_ACK | i);
+			t0 = bench_now_ns();
+		}
+		bench_fill(ph->out, ph->size, i);
+		send_or_fail(ph, parent_fail, ph->out, ph->size, i);
+	}
+	recv_or_fail(ph, parent_fail, ph->in, BENCH_HDR_SIZE,
+		BENCH_SEQ_ACK | total);
+	ph->secs = (double)(bench_now_ns() - t0) / 1e9;
+}
+
+static int
+pin_to(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
+}
+
+__attribute__((noreturn)) static void
+child_main(const struct bench_plan *plan, struct phase *ph, pid_t parent)
+{
+	struct sigaction dfl;
+	int rc;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &dfl, NULL);
+	sigaction(SIGALRM, &dfl, NULL);
+	sigaction(SIGINT, &dfl, NULL);
+	sigaction(SIGTERM, &dfl, NULL);
+	sigaction(SIGHUP, &dfl, NULL);
+	/* If the parent dies, so does the child, rather than waiting forever
+	 * on a transport nobody will write again. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent) {
+		_exit(1);
+	}
+	sigprocmask(SIG_UNBLOCK, &handled, NULL);
+	if (plan->pinned) {
+		rc = pin_to(plan->cpu_child);
+		if (rc < 0) {
+			child_fail(ph, "cannot pin to CPU %d: %s", plan->cpu_child,
+				strerror(-rc));
+		}
+	}
+	rc = ph->t->side_init(ph->ctx, BENCH_CHILD);
+	if (rc < 0) {
+		child_fail(ph, "side setup failed: %s", strerror(-rc));
+	}
+	if (ph->latency) {
+		child_latency(ph);
+	} else {
+		child_tput(ph);
+	}
+	_exit(0);
+}
+
+static unsigned char *
+alloc_buf(size_t size)
+{
+	size_t len = (size + BENCH_BUF_SLACK + 63) / 64 * 64;
+	unsigned char *p = aligned_alloc(64, len);
+
+	if (p != NULL) {
+		/* Touch every page now, not during the timed loop. */
+		memset(p, 0, len);
+	}
+	return p;
+}
+
+/*
+ * Run one measurement. Return 0 when it ran, or 1 when the transport could
+ * not be set up here (the reason is in why); every other failure ends the
+ * program with status 1 after cleaning up.
+ */
+static int
+run_pair(const struct bench_plan *plan, struct phase *ph, char *why,
+	size_t whylen)
+{
+	const struct bench_transport *t = ph->t;
+	sigset_t old, chld;
+	pid_t pid, parent = getpid();
+	int rc, status;
+
+	ph->ctx = calloc(1, t->ctx_size);
+	ph->out = alloc_buf(ph->size);
+	ph->in = alloc_buf(ph->size);
+	if (ph->ctx == NULL || ph->out == NULL || ph->in == NULL) {
+		fprintf(stderr, "shmkit-bench: %s: out of memory\n", t->name);
+		exit(1);
+	}
+	snprintf(watchdog_msg, sizeof(watchdog_msg), "shmkit-bench: %s: "
+		"watchdog: the %s measurement did not finish in %u s; "
+		"stopped and cleaned up\n", t->name,
+		ph->latency ? "latency" : "throughput", plan->watchdog_s);
+	snprintf(peer_msg, sizeof(peer_msg), "shmkit-bench: %s: the peer "
+		"process died unexpectedly\n", t->name);
+
+	/* From here until the child is reaped, an interrupt must find the
+	 * kernel objects registered, so none is created while it could strike
+	 * unseen. */
+	sigprocmask(SIG_BLOCK, &handled, &old);
+	rc = t->setup(ph->ctx, ph->size);
+	if (rc < 0) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		snprintf(why, whylen, "setup failed: %s", strerror(-rc));
+		free(ph->ctx);
+		free(ph->out);
+		free(ph->in);
+		return 1;
+	}
+	cur_t = t;
+	cur_ctx = ph->ctx;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		rc = errno;
+		abandon();
+		fprintf(stderr, "shmkit-bench: %s: fork failed: %s\n", t->name,
+			strerror(rc));
+		exit(1);
+	}
+	if (pid == 0) {
+		child_main(plan, ph, parent);
+	}
+	cur_child = pid;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	alarm(plan->watchdog_s);
+
+	rc = t->side_init(ph->ctx, BENCH_PARENT);
+	if (rc < 0) {
+		parent_fail(ph, "side setup failed: %s", strerror(-rc));
+	}
+	if (ph->latency) {
+		parent_latency(ph);
+	} else {
+		parent_tput(ph);
+	}
+
+	/* Reap with SIGCHLD blocked, so that its handler does not race this
+	 * wait; the watchdog stays armed in case the child does not exit. */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			parent_fail(ph, "waitpid failed: %s", strerror(errno));
+		}
+	}
+	sigprocmask(SIG_BLOCK, &handled, NULL);
+	alarm(0);
+	cur_child = 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 1) {
+			put_str(peer_msg);
+		}
+		abandon();
+		exit(1);
+	}
+	abandon();
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	free(ph->ctx);
+	free(ph->out);
+	free(ph->in);
+	ph->ctx = NULL;
+	return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted samples, p in parts per 100000. */
+static uint64_t
+percentile(const uint64_t *s, unsigned long n, unsigned long p)
+{
+	unsigned long rank = (unsigned long)(((unsigned long long)n * p
+		+ 99999) / 100000);
+
+	if (rank == 0) {
+		rank = 1;
+	}
+	return s[rank - 1];
+}
+
+void
+bench_run_latency(const struct bench_plan *plan,
+	const struct bench_transport *t, struct bench_latency *out)
+{
+	struct phase ph;
+	char lim[128] = "";
+	size_t max = t->max_msg(lim, sizeof(lim));
+	double sum = 0;
+
+	memset(out, 0, sizeof(*out));
+	memset(&ph, 0, sizeof(ph));
+	ph.t = t;
+	ph.latency = 1;
+	ph.size = BENCH_LAT_SIZE;
+	/* The word floors carry the sequence word alone. */
+	if (max != 0 && max < ph.size) {
+		ph.size = max < BENCH_HDR_SIZE ? BENCH_WORD_MSG : max;
+	}
+	ph.iters = plan->lat_iters;
+	ph.warmup = plan->lat_warmup;
+	ph.samples = malloc(ph.iters * sizeof(*ph.samples));
+	if (ph.samples == NULL) {
+		fprintf(stderr, "shmkit-bench: out of memory for %lu samples\n",
+			ph.iters);
+		exit(1);
+	}
+	/* Fault the pages in now rather than during the timed loop. */
+	memset(ph.samples, 0, ph.iters * sizeof(*ph.samples));
+	out->size = ph.size;
+	out->iters = ph.iters;
+	out->warmup = ph.warmup;
+	if (run_pair(plan, &ph, out->why, sizeof(out->why)) != 0) {
+		free(ph.samples);
+		return;
+	}
+	qsort(ph.samples, ph.iters, sizeof(*ph.samples), cmp_u64);
+	for (unsigned long i = 0; i < ph.iters; i++) {
+		sum += (double)ph.samples[i];
+	}
+	out->measured = 1;
+	out->min_ns = ph.samples[0];
+	out->p50_ns = percentile(ph.samples, ph.iters, 50000);
+	out->p99_ns = percentile(ph.samples, ph.iters, 99000);
+	out->p999_ns = percentile(ph.samples, ph.iters, 99900);
+	out->max_ns = ph.samples[ph.iters - 1];
+	out->mean_ns = sum / (double)ph.iters;
+	free(ph.samples);
+}
+
+void
+bench_run_tput(const struct bench_plan *plan, const struct bench_transport *t,
+	size_t size, struct bench_tput *out)
+{
+	struct phase ph;
+	char lim[128] = "";
+	size_t max;
+	unsigned long msgs;
+
+	memset(out, 0, sizeof(*out));
+	out->size = size;
+	if (t->flags & BENCH_TF_LATENCY_ONLY) {
+		snprintf(out->why, sizeof(out->why), "latency-only floor");
+		return;
+	}
+	max = t->max_msg(lim, sizeof(lim));
+	if (max != 0 && size > max) {
+		snprintf(out->why, sizeof(out->why), "over the %zu B limit (%s); "
+			"not chunked", max, lim);
+		return;
+	}
+	/* Same byte budget for every size, within bounds that keep small
+	 * sizes from running for ever and large ones statistically sane. */
+	msgs = (unsigned long)(plan->tput_budget / size);
+	if (msgs > plan->tput_max) {
+		msgs = plan->tput_max;
+	}
+	if (msgs < plan->tput_min) {
+		msgs = plan->tput_min;
+	}
+	memset(&ph, 0, sizeof(ph));
+	ph.t = t;
+	ph.latency = 0;
+	ph.size = size;
+	ph.iters = msgs;
+	ph.warmup = msgs / 10 > 0 ? msgs / 10 : 1;
+	if (run_pair(plan, &ph, out->why, sizeof(out->why)) != 0) {
+		return;
+	}
+	if (ph.secs <= 0) {
+		ph.secs = 1e-9;
+	}
+	out->measured = 1;
+	out->msgs = msgs;
+	out->secs = ph.secs;
+	out->msgs_per_s = (double)msgs / ph.secs;
+	out->mb_per_s = (double)msgs * (double)size / ph.secs / 1e6;
+}
