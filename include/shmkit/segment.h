@@ -343,8 +343,12 @@ SHMKIT_API int shmkit_segment_info_get(const shmkit_segment *seg,
  * @mode: new permission bits (0..0777), or SHMKIT_PERM_KEEP.
  * @uid, @gid: new owner, or SHMKIT_PERM_KEEP.
  *
+ * The owner may change the mode whatever the current mode is (no read or
+ * write access to the object is needed), as chmod(2) allows.
+ *
  * Return: 0, or -EINVAL (mode out of range, bad spec), -ENOENT, -EPERM
- * (not the owner, or changing the owner without privilege), -ELOOP.
+ * (not the owner, or changing the owner without privilege), -ELOOP (a
+ * symlink at the name), -EMEDIUMTYPE (not a regular file).
  */
 SHMKIT_API int shmkit_segment_set_perm(const char *spec, long mode, long uid,
 				       long gid);

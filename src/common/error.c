@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* shmkit_strerror(): texts for shmkit's negative errno return codes. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include <shmkit/common.h>
@@ -31,6 +32,9 @@ static const struct {
 SHMKIT_API const char *
 shmkit_strerror(int err)
 {
+	if (err == INT_MIN) {
+		return "Unknown error"; /* -INT_MIN does not exist */
+	}
 	if (err < 0) {
 		err = -err;
 	}

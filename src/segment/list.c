@@ -12,10 +12,6 @@
 
 #include "segment/segment_impl.h"
 
-#ifndef SHM_STAT_ANY
-#define SHM_STAT_ANY 15
-#endif
-
 struct lister {
 	shmkit_segment_list_fn fn;
 	void *ctx;

@@ -546,8 +546,9 @@ shmkit_segment_open_or_create(shmkit_segment **out, const char *spec,
 	/* Bounded: each round loses only to a racing remover or creator. */
 	for (int i = 0; i < OPEN_RETRIES; i++) {
 		rc = shmkit_segment_open(out, spec, opts);
-		/* A dead creator's leftover is reclaimed by create. */
-		if (rc != -ENOENT && rc != -EOWNERDEAD) {
+		/* A dead creator's leftover is reclaimed by create; one removed
+		 * under us (-EIDRM) is gone, so create may proceed too. */
+		if (rc != -ENOENT && rc != -EOWNERDEAD && rc != -EIDRM) {
 			return rc;
 		}
 		rc = shmkit_segment_create(out, spec, opts);
@@ -862,19 +863,38 @@ shmkit_segment_set_perm(const char *spec, long mode, long uid, long gid)
 	if (rc < 0) {
 		return rc;
 	}
-	/* O_PATH would not allow fchmod; O_RDONLY with O_NOFOLLOW refuses a
-	 * planted symlink, and the checks run on the object we opened. */
-	int fd = shmkit__spec_open(&s, path, O_RDONLY);
+	/*
+	 * An O_PATH descriptor needs no read or write permission, so the owner
+	 * of a mode-0000 object can still change it, as chmod allows. With
+	 * O_NOFOLLOW a planted symlink is opened as itself and refused; the
+	 * changes then go through the descriptor, to the object we checked.
+	 */
+	int fd = s.backend == SHMKIT_BACKEND_MEMFD
+			 ? open(path, O_PATH | O_CLOEXEC)
+			 : open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		return fd;
+		return -errno;
 	}
-	rc = 0;
-	if (mode != SHMKIT_PERM_KEEP && fchmod(fd, (mode_t)mode) != 0) {
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
 		rc = -errno;
+	} else if (S_ISLNK(st.st_mode)) {
+		rc = -ELOOP;
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = -EMEDIUMTYPE;
+	} else {
+		rc = 0;
+	}
+	if (rc == 0 && mode != SHMKIT_PERM_KEEP) {
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		if (chmod(proc, (mode_t)mode) != 0) {
+			rc = -errno;
+		}
 	}
 	if (rc == 0 && (uid != SHMKIT_PERM_KEEP || gid != SHMKIT_PERM_KEEP) &&
-	    fchown(fd, uid == SHMKIT_PERM_KEEP ? (uid_t)-1 : (uid_t)uid,
-		   gid == SHMKIT_PERM_KEEP ? (gid_t)-1 : (gid_t)gid) != 0) {
+	    fchownat(fd, "", uid == SHMKIT_PERM_KEEP ? (uid_t)-1 : (uid_t)uid,
+		     gid == SHMKIT_PERM_KEEP ? (gid_t)-1 : (gid_t)gid, AT_EMPTY_PATH) != 0) {
 		rc = -errno;
 	}
 	close(fd);

@@ -47,14 +47,32 @@ resolve_id(const struct shmkit_spec *s)
 	return id < 0 ? -errno : id;
 }
 
+#ifndef SHM_STAT_ANY
+#define SHM_STAT_ANY 15
+#endif
+
 static int
 ipc_stat(int id, struct shmid_ds *ds)
 {
-	if (shmctl(id, IPC_STAT, ds) != 0) {
-		/* An id that names nothing is EINVAL: say "no such object". */
-		return errno == EINVAL ? -ENOENT : -errno;
+	if (shmctl(id, IPC_STAT, ds) == 0) {
+		return 0;
 	}
-	return 0;
+	int err = errno;
+	if (err == EACCES) {
+		/*
+		 * IPC_STAT wants read permission, which the owner of a mode-0000
+		 * segment lacks; SHM_STAT_ANY (Linux 4.17) does not, and shows
+		 * what ipcs shows. It takes the table index, the low bits of the
+		 * id (15 bits, or 24 with ipcmni_extend); the id it returns
+		 * confirms the match.
+		 */
+		if (shmctl(id & 0x7fff, SHM_STAT_ANY, ds) == id ||
+		    shmctl(id & 0xffffff, SHM_STAT_ANY, ds) == id) {
+			return 0;
+		}
+	}
+	/* An id that names nothing is EINVAL: say "no such object". */
+	return err == EINVAL ? -ENOENT : -err;
 }
 
 /*
@@ -375,6 +393,15 @@ shmkit__sysv_open(struct shmkit_segment *seg, const shmkit_segment_opts *o)
 	rc = shmkit__wait_ready(p, ds.shm_segsz, o->ready_timeout_ms, sysv_creator_alive, &c, &v);
 	if (rc == 0 && o->kind != SHMKIT_KIND_ANY && v.kind != o->kind) {
 		rc = -EPROTOTYPE;
+	}
+	if (rc == -EMEDIUMTYPE || rc == -EOWNERDEAD) {
+		/* A dead creator's leftover may have been reclaimed by another
+		 * creator while we looked at it (its marker then gone too):
+		 * what we attached is removed, not foreign. */
+		struct shmid_ds now;
+		if (shmctl(id, IPC_STAT, &now) != 0 || (now.shm_perm.mode & SHM_DEST)) {
+			rc = -EIDRM;
+		}
 	}
 	if (rc != 0) {
 		shmdt(p);
