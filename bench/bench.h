@@ -31,7 +31,7 @@ enum bench_side {
 /* Sequence numbers of replies and acknowledgements carry one of these bits,
  * so that a reply can never pass for a ping nor an acknowledgement for data. */
 #define BENCH_SEQ_REPLY (UINT64_C(1) << 62)
-#define BENCH_SEQ_ACK (UINT64_C(1) << 61)
+#define BENCH_SEQ_ACK   (UINT64_C(1) << 61)
 /* Sizes accepted by --sizes. */
 #define BENCH_MIN_SIZE BENCH_HDR_SIZE
 #define BENCH_MAX_SIZE ((size_t)64 << 20)
@@ -102,17 +102,17 @@ extern const size_t bench_ntransports;
 
 /* Everything a run needs to know, decided by the options (main.c). */
 struct bench_plan {
-	const char *mode;		/* "full", "quick" or "smoke" */
-	int iters_given;		/* --iters overrode the mode's counts */
-	unsigned long lat_iters;	/* timed round trips */
-	unsigned long lat_warmup;	/* untimed round trips before them */
-	size_t sizes[16];		/* throughput payload sizes */
+	const char *mode;         /* "full", "quick" or "smoke" */
+	int iters_given;          /* --iters overrode the mode's counts */
+	unsigned long lat_iters;  /* timed round trips */
+	unsigned long lat_warmup; /* untimed round trips before them */
+	size_t sizes[16];         /* throughput payload sizes */
 	size_t nsizes;
-	uint64_t tput_budget;		/* bytes per throughput measurement */
-	unsigned long tput_max;		/* at most this many messages */
-	unsigned long tput_min;		/* and at least this many */
-	unsigned watchdog_s;		/* per measurement */
-	int pinned;			/* parent and child pinned? */
+	uint64_t tput_budget;   /* bytes per throughput measurement */
+	unsigned long tput_max; /* at most this many messages */
+	unsigned long tput_min; /* and at least this many */
+	unsigned watchdog_s;    /* per measurement */
+	int pinned;             /* parent and child pinned? */
 	int cpu_parent;
 	int cpu_child;
 };
@@ -129,7 +129,7 @@ struct bench_latency {
 	uint64_t p999_ns;
 	uint64_t max_ns;
 	double mean_ns;
-	char why[160];			/* when not measured */
+	char why[160]; /* when not measured */
 };
 
 /* Result of one throughput measurement at one size (runner.c). */
@@ -139,15 +139,15 @@ struct bench_tput {
 	unsigned long msgs;
 	double secs;
 	double msgs_per_s;
-	double mb_per_s;		/* 10^6 bytes per second */
-	char why[160];			/* when not measured */
+	double mb_per_s; /* 10^6 bytes per second */
+	char why[160];   /* when not measured */
 };
 
 /* One line of the tables: a transport and everything measured for it. */
 struct bench_row {
 	const struct bench_transport *t;
 	struct bench_latency lat;
-	struct bench_tput tput[16];	/* one per plan size */
+	struct bench_tput tput[16]; /* one per plan size */
 };
 
 /* What the report says about the machine (main.c). */
@@ -160,24 +160,21 @@ struct bench_machine {
 	char pin_note[160];
 };
 
-void bench_print_table(const struct bench_plan *plan,
-	const struct bench_machine *m, const struct bench_row *rows,
-	size_t nrows);
-void bench_print_json(const struct bench_plan *plan,
-	const struct bench_machine *m, const struct bench_row *rows,
-	size_t nrows);
+void bench_print_table(const struct bench_plan *plan, const struct bench_machine *m,
+		       const struct bench_row *rows, size_t nrows);
+void bench_print_json(const struct bench_plan *plan, const struct bench_machine *m,
+		      const struct bench_row *rows, size_t nrows);
 
-void bench_run_latency(const struct bench_plan *plan,
-	const struct bench_transport *t, struct bench_latency *out);
-void bench_run_tput(const struct bench_plan *plan,
-	const struct bench_transport *t, size_t size, struct bench_tput *out);
+void bench_run_latency(const struct bench_plan *plan, const struct bench_transport *t,
+		       struct bench_latency *out);
+void bench_run_tput(const struct bench_plan *plan, const struct bench_transport *t, size_t size,
+		    struct bench_tput *out);
 /* Install the signal handlers that clean up after a failed or hung run. */
 void bench_runner_init(void);
 
 /* Payload pattern and checking (payload.c). */
 void bench_fill(void *buf, size_t len, uint64_t seq);
-int bench_check(const void *buf, size_t len, uint64_t seq, char *why,
-	size_t whylen);
+int bench_check(const void *buf, size_t len, uint64_t seq, char *why, size_t whylen);
 /* "message 7", "reply 7" or "acknowledgement 7", for error messages. */
 const char *bench_seq_name(uint64_t seq, char *buf, size_t len);
 
@@ -199,20 +196,18 @@ void bench_unmap(void *addr, size_t len);
  * own cached copy of the peer's index after the fork.
  */
 struct bench_slots {
-	unsigned char *base;		/* shared mapping */
+	unsigned char *base; /* shared mapping */
 	size_t map_len;
-	size_t stride;			/* bytes per slot, a cache-line multiple */
-	uint32_t nslots;		/* power of two */
-	uint64_t peer_cache[2];		/* last seen tail (producer) / head (consumer) */
+	size_t stride;          /* bytes per slot, a cache-line multiple */
+	uint32_t nslots;        /* power of two */
+	uint64_t peer_cache[2]; /* last seen tail (producer) / head (consumer) */
 };
 
 int bench_slots_create(struct bench_slots *s, size_t msg_size);
 void bench_slots_destroy(struct bench_slots *s);
 /* Direction 0 carries parent-to-child messages, direction 1 the replies.
  * Both return -EAGAIN when the ring is full or empty. */
-int bench_slots_try_put(struct bench_slots *s, int dir, const void *buf,
-	size_t len);
-ssize_t bench_slots_try_get(struct bench_slots *s, int dir, void *buf,
-	size_t cap);
+int bench_slots_try_put(struct bench_slots *s, int dir, const void *buf, size_t len);
+ssize_t bench_slots_try_get(struct bench_slots *s, int dir, void *buf, size_t cap);
 
 #endif

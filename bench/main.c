@@ -72,8 +72,7 @@ parse_size(const char *s, size_t *out)
 	if (errno != 0) {
 		return -1;
 	}
-	if (strcmp(end, "K") == 0 || strcmp(end, "k") == 0
-		|| strcmp(end, "KiB") == 0) {
+	if (strcmp(end, "K") == 0 || strcmp(end, "k") == 0 || strcmp(end, "KiB") == 0) {
 		v <<= 10;
 	} else if (strcmp(end, "M") == 0 || strcmp(end, "MiB") == 0) {
 		v <<= 20;
@@ -95,16 +94,14 @@ parse_sizes(struct bench_plan *plan, const char *arg)
 	}
 	strcpy(buf, arg);
 	plan->nsizes = 0;
-	for (char *tok = strtok_r(buf, ",", &save); tok != NULL;
-		tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
 		size_t v;
 
 		if (parse_size(tok, &v) != 0) {
 			usage_error("--sizes: bad size '%s'", tok);
 		}
 		if (v < BENCH_MIN_SIZE || v > BENCH_MAX_SIZE) {
-			usage_error("--sizes: %s is outside %d B..64 MiB", tok,
-				BENCH_MIN_SIZE);
+			usage_error("--sizes: %s is outside %d B..64 MiB", tok, BENCH_MIN_SIZE);
 		}
 		if (plan->nsizes == sizeof(plan->sizes) / sizeof(plan->sizes[0])) {
 			usage_error("--sizes: at most 16 sizes");
@@ -126,8 +123,7 @@ parse_only(int *selected, const char *arg)
 		usage_error("--only: list too long");
 	}
 	strcpy(buf, arg);
-	for (char *tok = strtok_r(buf, ",", &save); tok != NULL;
-		tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
 		size_t i;
 
 		for (i = 0; i < bench_ntransports; i++) {
@@ -168,8 +164,8 @@ static void
 list_transports(void)
 {
 	for (size_t i = 0; i < bench_ntransports; i++) {
-		printf("%-15s %-6s %s\n", bench_transports[i]->name,
-			bench_transports[i]->kind, bench_transports[i]->what);
+		printf("%-15s %-6s %s\n", bench_transports[i]->name, bench_transports[i]->kind,
+		       bench_transports[i]->what);
 	}
 }
 
@@ -186,8 +182,8 @@ cpu_model(char *out, size_t len)
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char *colon = strchr(line, ':');
 
-		if (colon == NULL || (strncmp(line, "model name", 10) != 0
-			&& strncmp(line, "Model", 5) != 0)) {
+		if (colon == NULL ||
+		    (strncmp(line, "model name", 10) != 0 && strncmp(line, "Model", 5) != 0)) {
 			continue;
 		}
 		colon++;
@@ -218,7 +214,7 @@ choose_cpus(struct bench_plan *plan, struct bench_machine *m)
 	if (sched_getaffinity(0, sizeof(set), &set) < 0) {
 		m->cpus_allowed = 1;
 		snprintf(m->pin_note, sizeof(m->pin_note),
-			"unpinned (sched_getaffinity failed: %s)", strerror(errno));
+			 "unpinned (sched_getaffinity failed: %s)", strerror(errno));
 		return;
 	}
 	m->cpus_allowed = CPU_COUNT(&set);
@@ -229,23 +225,24 @@ choose_cpus(struct bench_plan *plan, struct bench_machine *m)
 	}
 	if (n < 2) {
 		bench_set_single_cpu(1);
-		snprintf(m->pin_note, sizeof(m->pin_note), "unpinned: only one "
-			"CPU is usable, so both processes share it and the "
-			"spinning floors yield");
+		snprintf(m->pin_note, sizeof(m->pin_note),
+			 "unpinned: only one "
+			 "CPU is usable, so both processes share it and the "
+			 "spinning floors yield");
 		return;
 	}
 	CPU_ZERO(&set);
 	CPU_SET(cpus[0], &set);
 	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
 		snprintf(m->pin_note, sizeof(m->pin_note),
-			"unpinned (sched_setaffinity failed: %s)", strerror(errno));
+			 "unpinned (sched_setaffinity failed: %s)", strerror(errno));
 		return;
 	}
 	plan->pinned = 1;
 	plan->cpu_parent = cpus[0];
 	plan->cpu_child = cpus[1];
-	snprintf(m->pin_note, sizeof(m->pin_note),
-		"parent on CPU %d, child on CPU %d", cpus[0], cpus[1]);
+	snprintf(m->pin_note, sizeof(m->pin_note), "parent on CPU %d, child on CPU %d", cpus[0],
+		 cpus[1]);
 }
 
 static void
@@ -269,21 +266,21 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "quick", no_argument, NULL, 'q' },
-		{ "smoke", no_argument, NULL, 's' },
-		{ "iters", required_argument, NULL, 'i' },
-		{ "only", required_argument, NULL, 'o' },
-		{ "sizes", required_argument, NULL, 'z' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "list", no_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"quick", no_argument, NULL, 'q'},
+		{"smoke", no_argument, NULL, 's'},
+		{"iters", required_argument, NULL, 'i'},
+		{"only", required_argument, NULL, 'o'},
+		{"sizes", required_argument, NULL, 'z'},
+		{"json", no_argument, NULL, 'j'},
+		{"list", no_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	struct bench_plan plan;
 	struct bench_machine mach;
 	struct bench_row *rows;
 	struct utsname un;
-	int selected[64] = { 0 };
+	int selected[64] = {0};
 	int any_only = 0, json = 0, quick = 0, smoke = 0, c, show;
 	unsigned long iters = 0;
 	size_t nrows = 0;
@@ -310,10 +307,8 @@ main(int argc, char **argv)
 			smoke = 1;
 			break;
 		case 'i':
-			if (parse_ulong(optarg, &iters) != 0 || iters < 1
-				|| iters > 100000000UL) {
-				usage_error("--iters: expected 1..100000000, got '%s'",
-					optarg);
+			if (parse_ulong(optarg, &iters) != 0 || iters < 1 || iters > 100000000UL) {
+				usage_error("--iters: expected 1..100000000, got '%s'", optarg);
 			}
 			break;
 		case 'o':
@@ -364,12 +359,10 @@ main(int argc, char **argv)
 	if (smoke) {
 		plan.watchdog_s = 30;
 	} else {
-		unsigned long n = plan.lat_iters > plan.tput_max
-			? plan.lat_iters : plan.tput_max;
+		unsigned long n = plan.lat_iters > plan.tput_max ? plan.lat_iters : plan.tput_max;
 
 		/* One extra millisecond per iteration, at most one more day. */
-		plan.watchdog_s = 120
-			+ (unsigned)(n / 1000 < 86400 ? n / 1000 : 86400);
+		plan.watchdog_s = 120 + (unsigned)(n / 1000 < 86400 ? n / 1000 : 86400);
 	}
 
 	cpu_model(mach.cpu_model, sizeof(mach.cpu_model));
@@ -414,8 +407,7 @@ main(int argc, char **argv)
 	}
 	free(rows);
 	if (fflush(stdout) != 0) {
-		fprintf(stderr, "shmkit-bench: cannot write the results: %s\n",
-			strerror(errno));
+		fprintf(stderr, "shmkit-bench: cannot write the results: %s\n", strerror(errno));
 		return 1;
 	}
 	return 0;

@@ -71,7 +71,7 @@ finish(uint64_t h[4], uint64_t seq, size_t len)
 static uint64_t
 digest(const unsigned char *body, size_t blen, uint64_t seq, size_t len)
 {
-	uint64_t h[4] = { P1, P2, P3, P1 ^ P2 };
+	uint64_t h[4] = {P1, P2, P3, P1 ^ P2};
 	size_t nw = blen / 8;
 	size_t i = 0;
 
@@ -98,7 +98,7 @@ bench_fill(void *buf, size_t len, uint64_t seq)
 {
 	unsigned char *p = buf;
 	unsigned char *body = p + BENCH_HDR_SIZE;
-	uint64_t h[4] = { P1, P2, P3, P1 ^ P2 };
+	uint64_t h[4] = {P1, P2, P3, P1 ^ P2};
 	uint64_t w = (seq * P2) ^ (uint64_t)len;
 	size_t blen, nw, i = 0;
 
@@ -163,18 +163,20 @@ bench_check(const void *buf, size_t len, uint64_t seq, char *why, size_t whylen)
 	char a[48], b[48];
 
 	if (got != seq) {
-		snprintf(why, whylen, "payload check failed: %s expected, %s "
-			"received (%zu bytes)", bench_seq_name(seq, a, sizeof(a)),
-			bench_seq_name(got, b, sizeof(b)), len);
+		snprintf(why, whylen,
+			 "payload check failed: %s expected, %s "
+			 "received (%zu bytes)",
+			 bench_seq_name(seq, a, sizeof(a)), bench_seq_name(got, b, sizeof(b)), len);
 		return -1;
 	}
 	if (len < BENCH_HDR_SIZE) {
 		return 0;
 	}
-	if (digest(p + BENCH_HDR_SIZE, len - BENCH_HDR_SIZE, seq, len)
-		!= load64(p + 8)) {
-		snprintf(why, whylen, "payload check failed: checksum mismatch "
-			"in %s (%zu bytes)", bench_seq_name(seq, a, sizeof(a)), len);
+	if (digest(p + BENCH_HDR_SIZE, len - BENCH_HDR_SIZE, seq, len) != load64(p + 8)) {
+		snprintf(why, whylen,
+			 "payload check failed: checksum mismatch "
+			 "in %s (%zu bytes)",
+			 bench_seq_name(seq, a, sizeof(a)), len);
 		return -1;
 	}
 	return 0;

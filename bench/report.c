@@ -51,34 +51,34 @@ size_str(size_t size, char *buf, size_t len)
 
 void
 bench_print_table(const struct bench_plan *plan, const struct bench_machine *m,
-	const struct bench_row *rows, size_t nrows)
+		  const struct bench_row *rows, size_t nrows)
 {
 	uint64_t ref = reference_p50(rows, nrows);
 	int any_tput = 0;
 	char sz[32];
 
 	printf("shmkit-bench %s, %s run%s\n", SHMKIT_BENCH_VERSION, plan->mode,
-		plan->iters_given ? " with --iters" : "");
-	printf("machine: %s, %ld CPUs online (%d usable), Linux %s %s\n",
-		m->cpu_model, m->cpus_online, m->cpus_allowed, m->kernel, m->arch);
+	       plan->iters_given ? " with --iters" : "");
+	printf("machine: %s, %ld CPUs online (%d usable), Linux %s %s\n", m->cpu_model,
+	       m->cpus_online, m->cpus_allowed, m->kernel, m->arch);
 	printf("pinning: %s\n", m->pin_note);
 
 	printf("\nRound-trip latency in ns: %lu round trips after %lu warm-up "
-		"ones, every message checked\n", plan->lat_iters,
-		plan->lat_warmup);
-	printf("%-15s %-6s %5s %8s %8s %8s %9s %8s\n", "transport", "kind",
-		"size", "p50", "p99", "p99.9", "max", "x floor");
+	       "ones, every message checked\n",
+	       plan->lat_iters, plan->lat_warmup);
+	printf("%-15s %-6s %5s %8s %8s %8s %9s %8s\n", "transport", "kind", "size", "p50", "p99",
+	       "p99.9", "max", "x floor");
 	for (size_t i = 0; i < nrows; i++) {
 		const struct bench_latency *l = &rows[i].lat;
 
 		if (!l->measured) {
-			printf("%-15s %-6s %5zu %8s  %s\n", rows[i].t->name,
-				rows[i].t->kind, l->size, "n/a", l->why);
+			printf("%-15s %-6s %5zu %8s  %s\n", rows[i].t->name, rows[i].t->kind,
+			       l->size, "n/a", l->why);
 			continue;
 		}
-		printf("%-15s %-6s %5zu %8" PRIu64 " %8" PRIu64 " %8" PRIu64
-			" %9" PRIu64, rows[i].t->name, rows[i].t->kind, l->size,
-			l->p50_ns, l->p99_ns, l->p999_ns, l->max_ns);
+		printf("%-15s %-6s %5zu %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %9" PRIu64,
+		       rows[i].t->name, rows[i].t->kind, l->size, l->p50_ns, l->p99_ns, l->p999_ns,
+		       l->max_ns);
 		if (ref != 0) {
 			printf(" %8.2f\n", (double)l->p50_ns / (double)ref);
 		} else {
@@ -86,7 +86,7 @@ bench_print_table(const struct bench_plan *plan, const struct bench_machine *m,
 		}
 	}
 	printf("size: bytes per message (8 = the sequence word alone); "
-		"x floor: p50 / p50 of the cacheline floor\n");
+	       "x floor: p50 / p50 of the cacheline floor\n");
 
 	for (size_t i = 0; i < nrows; i++) {
 		if (!(rows[i].t->flags & BENCH_TF_LATENCY_ONLY)) {
@@ -97,9 +97,9 @@ bench_print_table(const struct bench_plan *plan, const struct bench_machine *m,
 		return;
 	}
 	printf("\nOne-way throughput: parent sends, child receives and checks "
-		"every message; MB = 10^6 bytes\n");
-	printf("%-8s %-15s %-6s %9s %12s %10s %7s\n", "size", "transport",
-		"kind", "messages", "msgs/s", "MB/s", "/ best");
+	       "every message; MB = 10^6 bytes\n");
+	printf("%-8s %-15s %-6s %9s %12s %10s %7s\n", "size", "transport", "kind", "messages",
+	       "msgs/s", "MB/s", "/ best");
 	for (size_t k = 0; k < plan->nsizes; k++) {
 		double best = best_mbps(rows, nrows, k);
 		int first = 1;
@@ -110,23 +110,22 @@ bench_print_table(const struct bench_plan *plan, const struct bench_machine *m,
 			if (rows[i].t->flags & BENCH_TF_LATENCY_ONLY) {
 				continue;
 			}
-			printf("%-8s %-15s %-6s ", first ? size_str(plan->sizes[k],
-				sz, sizeof(sz)) : "", rows[i].t->name,
-				rows[i].t->kind);
+			printf("%-8s %-15s %-6s ",
+			       first ? size_str(plan->sizes[k], sz, sizeof(sz)) : "",
+			       rows[i].t->name, rows[i].t->kind);
 			first = 0;
 			if (!tp->measured) {
 				printf("%9s  %s\n", "n/a", tp->why);
 				continue;
 			}
-			printf("%9lu %12.0f %10.1f %7.2f\n", tp->msgs,
-				tp->msgs_per_s, tp->mb_per_s,
-				best > 0 ? tp->mb_per_s / best : 0.0);
+			printf("%9lu %12.0f %10.1f %7.2f\n", tp->msgs, tp->msgs_per_s, tp->mb_per_s,
+			       best > 0 ? tp->mb_per_s / best : 0.0);
 		}
 	}
 	printf("/ best: MB/s relative to the fastest row at that size. Message "
-		"transports (unix-seqpacket,\nsysv-msg, posix-mq) are not "
-		"chunked: a size over their limit is n/a. The latency-only\n"
-		"floors (cacheline, futex) have no throughput rows.\n");
+	       "transports (unix-seqpacket,\nsysv-msg, posix-mq) are not "
+	       "chunked: a size over their limit is n/a. The latency-only\n"
+	       "floors (cacheline, futex) have no throughput rows.\n");
 }
 
 /* A JSON string; the names and reasons are ASCII, but escape anyway. */
@@ -150,7 +149,7 @@ json_str(const char *s)
 
 void
 bench_print_json(const struct bench_plan *plan, const struct bench_machine *m,
-	const struct bench_row *rows, size_t nrows)
+		 const struct bench_row *rows, size_t nrows)
 {
 	uint64_t ref = reference_p50(rows, nrows);
 
@@ -161,24 +160,24 @@ bench_print_json(const struct bench_plan *plan, const struct bench_machine *m,
 	printf(",\n  \"iters_given\": %s", plan->iters_given ? "true" : "false");
 	printf(",\n  \"machine\": {\"cpu_model\": ");
 	json_str(m->cpu_model);
-	printf(", \"cpus_online\": %ld, \"cpus_usable\": %d, \"kernel\": ",
-		m->cpus_online, m->cpus_allowed);
+	printf(", \"cpus_online\": %ld, \"cpus_usable\": %d, \"kernel\": ", m->cpus_online,
+	       m->cpus_allowed);
 	json_str(m->kernel);
 	printf(", \"arch\": ");
 	json_str(m->arch);
 	printf(", \"pinned\": %s, \"parent_cpu\": %d, \"child_cpu\": %d, "
-		"\"pinning\": ", plan->pinned ? "true" : "false",
-		plan->pinned ? plan->cpu_parent : -1,
-		plan->pinned ? plan->cpu_child : -1);
+	       "\"pinning\": ",
+	       plan->pinned ? "true" : "false", plan->pinned ? plan->cpu_parent : -1,
+	       plan->pinned ? plan->cpu_child : -1);
 	json_str(m->pin_note);
-	printf("},\n  \"latency_round_trips\": %lu,\n  \"latency_warmup\": %lu,\n",
-		plan->lat_iters, plan->lat_warmup);
+	printf("},\n  \"latency_round_trips\": %lu,\n  \"latency_warmup\": %lu,\n", plan->lat_iters,
+	       plan->lat_warmup);
 	printf("  \"throughput_sizes\": [");
 	for (size_t k = 0; k < plan->nsizes; k++) {
 		printf("%s%zu", k ? ", " : "", plan->sizes[k]);
 	}
 	printf("],\n  \"units\": {\"latency\": \"ns per round trip\", "
-		"\"throughput\": \"MB = 10^6 bytes\"},\n  \"rows\": [");
+	       "\"throughput\": \"MB = 10^6 bytes\"},\n  \"rows\": [");
 	for (size_t i = 0; i < nrows; i++) {
 		const struct bench_row *r = &rows[i];
 		const struct bench_latency *l = &r->lat;
@@ -192,13 +191,12 @@ bench_print_json(const struct bench_plan *plan, const struct bench_machine *m,
 		printf(",\n     \"latency\": ");
 		if (l->measured) {
 			printf("{\"size\": %zu, \"round_trips\": %lu, "
-				"\"warmup\": %lu, \"min_ns\": %" PRIu64 ", "
-				"\"mean_ns\": %.1f, \"p50_ns\": %" PRIu64 ", "
-				"\"p99_ns\": %" PRIu64 ", \"p999_ns\": %" PRIu64
-				", \"max_ns\": %" PRIu64 ", \"p50_vs_floor\": ",
-				l->size, l->iters, l->warmup, l->min_ns,
-				l->mean_ns, l->p50_ns, l->p99_ns, l->p999_ns,
-				l->max_ns);
+			       "\"warmup\": %lu, \"min_ns\": %" PRIu64 ", "
+			       "\"mean_ns\": %.1f, \"p50_ns\": %" PRIu64 ", "
+			       "\"p99_ns\": %" PRIu64 ", \"p999_ns\": %" PRIu64
+			       ", \"max_ns\": %" PRIu64 ", \"p50_vs_floor\": ",
+			       l->size, l->iters, l->warmup, l->min_ns, l->mean_ns, l->p50_ns,
+			       l->p99_ns, l->p999_ns, l->max_ns);
 			if (ref != 0) {
 				printf("%.3f}", (double)l->p50_ns / (double)ref);
 			} else {
@@ -206,7 +204,8 @@ bench_print_json(const struct bench_plan *plan, const struct bench_machine *m,
 			}
 		} else {
 			printf("{\"size\": %zu, \"available\": false, "
-				"\"reason\": ", l->size);
+			       "\"reason\": ",
+			       l->size);
 			json_str(l->why);
 			printf("}");
 		}
@@ -218,14 +217,14 @@ bench_print_json(const struct bench_plan *plan, const struct bench_machine *m,
 			printf("%s\n       ", k ? "," : "");
 			if (tp->measured) {
 				printf("{\"size\": %zu, \"messages\": %lu, "
-					"\"seconds\": %.6f, \"msgs_per_s\": %.1f, "
-					"\"mb_per_s\": %.2f, \"vs_best\": %.3f}",
-					tp->size, tp->msgs, tp->secs,
-					tp->msgs_per_s, tp->mb_per_s,
-					best > 0 ? tp->mb_per_s / best : 0.0);
+				       "\"seconds\": %.6f, \"msgs_per_s\": %.1f, "
+				       "\"mb_per_s\": %.2f, \"vs_best\": %.3f}",
+				       tp->size, tp->msgs, tp->secs, tp->msgs_per_s, tp->mb_per_s,
+				       best > 0 ? tp->mb_per_s / best : 0.0);
 			} else {
 				printf("{\"size\": %zu, \"available\": false, "
-					"\"reason\": ", tp->size);
+				       "\"reason\": ",
+				       tp->size);
 				json_str(tp->why);
 				printf("}");
 			}

@@ -28,12 +28,12 @@ static sigset_t handled;
 
 struct phase {
 	const struct bench_transport *t;
-	int latency;			/* else one-way throughput */
+	int latency; /* else one-way throughput */
 	size_t size;
-	unsigned long iters;		/* timed round trips or messages */
+	unsigned long iters; /* timed round trips or messages */
 	unsigned long warmup;
-	uint64_t *samples;		/* latency: one per timed round trip */
-	double secs;			/* throughput: time of the timed messages */
+	uint64_t *samples; /* latency: one per timed round trip */
+	double secs;       /* throughput: time of the timed messages */
 	void *ctx;
 	unsigned char *out;
 	unsigned char *in;
@@ -116,9 +116,8 @@ on_child(int sig)
 		return;
 	}
 	memset(&si, 0, sizeof(si));
-	if (waitid(P_PID, (id_t)cur_child, &si, WEXITED | WNOHANG | WNOWAIT) < 0
-		|| si.si_pid == 0
-		|| (si.si_code == CLD_EXITED && si.si_status == 0)) {
+	if (waitid(P_PID, (id_t)cur_child, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+	    si.si_pid == 0 || (si.si_code == CLD_EXITED && si.si_status == 0)) {
 		errno = saved;
 		return;
 	}
@@ -190,27 +189,24 @@ child_fail(const struct phase *ph, const char *fmt, ...)
 
 /* Either of the two above: the shared send and receive steps report through
  * the side they run on. */
-typedef __attribute__((format(printf, 2, 3), noreturn)) void (*fail_fn)(
-	const struct phase *ph, const char *fmt, ...);
+typedef __attribute__((format(printf, 2, 3), noreturn)) void (*fail_fn)(const struct phase *ph,
+									const char *fmt, ...);
 
 static void
-send_or_fail(const struct phase *ph, fail_fn fail, const void *buf,
-	size_t len, uint64_t seq)
+send_or_fail(const struct phase *ph, fail_fn fail, const void *buf, size_t len, uint64_t seq)
 {
 	int rc = ph->t->send(ph->ctx, buf, len);
 	char name[48];
 
 	if (rc < 0) {
-		fail(ph, "send of %s (%zu B) failed: %s",
-			bench_seq_name(seq, name, sizeof(name)), len,
-			strerror(-rc));
+		fail(ph, "send of %s (%zu B) failed: %s", bench_seq_name(seq, name, sizeof(name)),
+		     len, strerror(-rc));
 	}
 }
 
 /* Receive one message of len bytes and check its sequence and checksum. */
 static void
-recv_or_fail(const struct phase *ph, fail_fn fail, void *buf, size_t len,
-	uint64_t seq)
+recv_or_fail(const struct phase *ph, fail_fn fail, void *buf, size_t len, uint64_t seq)
 {
 	ssize_t n = ph->t->recv(ph->ctx, buf, len);
 	char why[200], name[48];
@@ -242,14 +238,11 @@ child_latency(struct phase *ph)
 		bench_fill(ph->out, ph->size, i | BENCH_SEQ_REPLY);
 		n = ph->t->recv(ph->ctx, ph->in, ph->size);
 		if (n < 0) {
-			child_fail(ph, "receive of ping %lu failed: %s", i,
-				strerror((int)-n));
+			child_fail(ph, "receive of ping %lu failed: %s", i, strerror((int)-n));
 		}
-		send_or_fail(ph, child_fail, ph->out, ph->size,
-			i | BENCH_SEQ_REPLY);
+		send_or_fail(ph, child_fail, ph->out, ph->size, i | BENCH_SEQ_REPLY);
 		if ((size_t)n != ph->size) {
-			child_fail(ph, "ping %lu has %zd bytes, %zu expected", i,
-				n, ph->size);
+			child_fail(ph, "ping %lu has %zd bytes, %zu expected", i, n, ph->size);
 		}
 		if (bench_check(ph->in, ph->size, i, why, sizeof(why)) != 0) {
 			child_fail(ph, "%s", why);
@@ -273,15 +266,12 @@ parent_latency(struct phase *ph)
 		n = ph->t->recv(ph->ctx, ph->in, ph->size);
 		t1 = bench_now_ns();
 		if (n < 0) {
-			parent_fail(ph, "receive of reply %lu failed: %s", i,
-				strerror((int)-n));
+			parent_fail(ph, "receive of reply %lu failed: %s", i, strerror((int)-n));
 		}
 		if ((size_t)n != ph->size) {
-			parent_fail(ph, "reply %lu has %zd bytes, %zu expected",
-				i, n, ph->size);
+			parent_fail(ph, "reply %lu has %zd bytes, %zu expected", i, n, ph->size);
 		}
-		if (bench_check(ph->in, ph->size, i | BENCH_SEQ_REPLY, why,
-			sizeof(why)) != 0) {
+		if (bench_check(ph->in, ph->size, i | BENCH_SEQ_REPLY, why, sizeof(why)) != 0) {
 			parent_fail(ph, "%s", why);
 		}
 		if (i >= ph->warmup) {
@@ -302,7 +292,7 @@ child_tput(struct phase *ph)
 		if (i + 1 == ph->warmup || i + 1 == total) {
 			bench_fill(ph->out, BENCH_HDR_SIZE, BENCH_SEQ_ACK | (i + 1));
 			send_or_fail(ph, child_fail, ph->out, BENCH_HDR_SIZE,
-				BENCH_SEQ_ACK | (i + 1));
+				     BENCH_SEQ_ACK | (i + 1));
 		}
 	}
 }
@@ -315,15 +305,13 @@ parent_tput(struct phase *ph)
 
 	for (unsigned long i = 0; i < total; i++) {
 		if (i == ph->warmup) {
-			recv_or_fail(ph, parent_fail, ph->in, BENCH_HDR_SIZE,
-				BENCH_SEQ_ACK | i);
+			recv_or_fail(ph, parent_fail, ph->in, BENCH_HDR_SIZE, BENCH_SEQ_ACK | i);
 			t0 = bench_now_ns();
 		}
 		bench_fill(ph->out, ph->size, i);
 		send_or_fail(ph, parent_fail, ph->out, ph->size, i);
 	}
-	recv_or_fail(ph, parent_fail, ph->in, BENCH_HDR_SIZE,
-		BENCH_SEQ_ACK | total);
+	recv_or_fail(ph, parent_fail, ph->in, BENCH_HDR_SIZE, BENCH_SEQ_ACK | total);
 	ph->secs = (double)(bench_now_ns() - t0) / 1e9;
 }
 
@@ -360,8 +348,7 @@ child_main(const struct bench_plan *plan, struct phase *ph, pid_t parent)
 	if (plan->pinned) {
 		rc = pin_to(plan->cpu_child);
 		if (rc < 0) {
-			child_fail(ph, "cannot pin to CPU %d: %s", plan->cpu_child,
-				strerror(-rc));
+			child_fail(ph, "cannot pin to CPU %d: %s", plan->cpu_child, strerror(-rc));
 		}
 	}
 	rc = ph->t->side_init(ph->ctx, BENCH_CHILD);
@@ -395,8 +382,7 @@ alloc_buf(size_t size)
  * program with status 1 after cleaning up.
  */
 static int
-run_pair(const struct bench_plan *plan, struct phase *ph, char *why,
-	size_t whylen)
+run_pair(const struct bench_plan *plan, struct phase *ph, char *why, size_t whylen)
 {
 	const struct bench_transport *t = ph->t;
 	sigset_t old, chld;
@@ -410,12 +396,15 @@ run_pair(const struct bench_plan *plan, struct phase *ph, char *why,
 		fprintf(stderr, "shmkit-bench: %s: out of memory\n", t->name);
 		exit(1);
 	}
-	snprintf(watchdog_msg, sizeof(watchdog_msg), "shmkit-bench: %s: "
-		"watchdog: the %s measurement did not finish in %u s; "
-		"stopped and cleaned up\n", t->name,
-		ph->latency ? "latency" : "throughput", plan->watchdog_s);
-	snprintf(peer_msg, sizeof(peer_msg), "shmkit-bench: %s: the peer "
-		"process died unexpectedly\n", t->name);
+	snprintf(watchdog_msg, sizeof(watchdog_msg),
+		 "shmkit-bench: %s: "
+		 "watchdog: the %s measurement did not finish in %u s; "
+		 "stopped and cleaned up\n",
+		 t->name, ph->latency ? "latency" : "throughput", plan->watchdog_s);
+	snprintf(peer_msg, sizeof(peer_msg),
+		 "shmkit-bench: %s: the peer "
+		 "process died unexpectedly\n",
+		 t->name);
 
 	/* From here until the child is reaped, an interrupt must find the
 	 * kernel objects registered, so none is created while it could strike
@@ -438,8 +427,7 @@ run_pair(const struct bench_plan *plan, struct phase *ph, char *why,
 	if (pid < 0) {
 		rc = errno;
 		abandon();
-		fprintf(stderr, "shmkit-bench: %s: fork failed: %s\n", t->name,
-			strerror(rc));
+		fprintf(stderr, "shmkit-bench: %s: fork failed: %s\n", t->name, strerror(rc));
 		exit(1);
 	}
 	if (pid == 0) {
@@ -500,8 +488,7 @@ cmp_u64(const void *a, const void *b)
 static uint64_t
 percentile(const uint64_t *s, unsigned long n, unsigned long p)
 {
-	unsigned long rank = (unsigned long)(((unsigned long long)n * p
-		+ 99999) / 100000);
+	unsigned long rank = (unsigned long)(((unsigned long long)n * p + 99999) / 100000);
 
 	if (rank == 0) {
 		rank = 1;
@@ -510,8 +497,8 @@ percentile(const uint64_t *s, unsigned long n, unsigned long p)
 }
 
 void
-bench_run_latency(const struct bench_plan *plan,
-	const struct bench_transport *t, struct bench_latency *out)
+bench_run_latency(const struct bench_plan *plan, const struct bench_transport *t,
+		  struct bench_latency *out)
 {
 	struct phase ph;
 	char lim[128] = "";
@@ -531,8 +518,7 @@ bench_run_latency(const struct bench_plan *plan,
 	ph.warmup = plan->lat_warmup;
 	ph.samples = malloc(ph.iters * sizeof(*ph.samples));
 	if (ph.samples == NULL) {
-		fprintf(stderr, "shmkit-bench: out of memory for %lu samples\n",
-			ph.iters);
+		fprintf(stderr, "shmkit-bench: out of memory for %lu samples\n", ph.iters);
 		exit(1);
 	}
 	/* Fault the pages in now rather than during the timed loop. */
@@ -559,8 +545,8 @@ bench_run_latency(const struct bench_plan *plan,
 }
 
 void
-bench_run_tput(const struct bench_plan *plan, const struct bench_transport *t,
-	size_t size, struct bench_tput *out)
+bench_run_tput(const struct bench_plan *plan, const struct bench_transport *t, size_t size,
+	       struct bench_tput *out)
 {
 	struct phase ph;
 	char lim[128] = "";
@@ -575,8 +561,10 @@ bench_run_tput(const struct bench_plan *plan, const struct bench_transport *t,
 	}
 	max = t->max_msg(lim, sizeof(lim));
 	if (max != 0 && size > max) {
-		snprintf(out->why, sizeof(out->why), "over the %zu B limit (%s); "
-			"not chunked", max, lim);
+		snprintf(out->why, sizeof(out->why),
+			 "over the %zu B limit (%s); "
+			 "not chunked",
+			 max, lim);
 		return;
 	}
 	/* Same byte budget for every size, within bounds that keep small

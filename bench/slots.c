@@ -19,9 +19,9 @@
  * transport costs rather than a competitor of the library's ring.
  */
 
-#define LINE 64
-#define CTRL_SIZE 4096
-#define SLOT_DATA 16
+#define LINE       64
+#define CTRL_SIZE  4096
+#define SLOT_DATA  16
 #define RING_BYTES ((size_t)256 << 10)
 
 struct ctrl {
@@ -48,8 +48,8 @@ slot_of(struct bench_slots *s, int dir, uint64_t idx)
 {
 	size_t ring = (size_t)s->nslots * s->stride;
 
-	return s->base + CTRL_SIZE + (size_t)dir * ring
-		+ (size_t)(idx & (s->nslots - 1)) * s->stride;
+	return s->base + CTRL_SIZE + (size_t)dir * ring +
+	       (size_t)(idx & (s->nslots - 1)) * s->stride;
 }
 
 int
@@ -99,8 +99,7 @@ bench_slots_try_put(struct bench_slots *s, int dir, const void *buf, size_t len)
 	/* The cached tail saves a cache-line transfer per message while the
 	 * ring has room; it is refreshed only when the ring looks full. */
 	if (head - s->peer_cache[dir] >= s->nslots) {
-		s->peer_cache[dir] = atomic_load_explicit(&c->tail,
-			memory_order_acquire);
+		s->peer_cache[dir] = atomic_load_explicit(&c->tail, memory_order_acquire);
 		if (head - s->peer_cache[dir] >= s->nslots) {
 			return -EAGAIN;
 		}
@@ -124,8 +123,7 @@ bench_slots_try_get(struct bench_slots *s, int dir, void *buf, size_t cap)
 	if (tail == s->peer_cache[dir]) {
 		/* Pairs with the release store of head in try_put: the slot's
 		 * bytes are visible once the new head is. */
-		s->peer_cache[dir] = atomic_load_explicit(&c->head,
-			memory_order_acquire);
+		s->peer_cache[dir] = atomic_load_explicit(&c->head, memory_order_acquire);
 		if (tail == s->peer_cache[dir]) {
 			return -EAGAIN;
 		}

@@ -24,10 +24,10 @@ struct line {
 _Static_assert(sizeof(struct line) <= 64, "one cache line");
 
 struct cacheline {
-	struct line *line;		/* shared, 64-byte aligned (page start) */
+	struct line *line; /* shared, 64-byte aligned (page start) */
 	int side;
-	uint64_t seen;			/* messages received so far */
-	uint64_t sent;			/* messages sent so far */
+	uint64_t seen; /* messages received so far */
+	uint64_t sent; /* messages sent so far */
 };
 
 static size_t
@@ -68,10 +68,8 @@ cl_send(void *ctx, const void *buf, size_t len)
 	memcpy(&v, buf, sizeof(v));
 	/* The ping-pong never has two messages in flight one way, so one
 	 * value word per direction is enough. */
-	atomic_store_explicit(&c->line->dir[c->side].value, v,
-		memory_order_relaxed);
-	atomic_store_explicit(&c->line->dir[c->side].count, ++c->sent,
-		memory_order_release);
+	atomic_store_explicit(&c->line->dir[c->side].value, v, memory_order_relaxed);
+	atomic_store_explicit(&c->line->dir[c->side].count, ++c->sent, memory_order_release);
 	return 0;
 }
 
@@ -84,8 +82,7 @@ cl_recv(void *ctx, void *buf, size_t len)
 
 	(void)len;
 	/* Pairs with the release store of count in cl_send. */
-	while (atomic_load_explicit(&c->line->dir[d].count,
-		memory_order_acquire) == c->seen) {
+	while (atomic_load_explicit(&c->line->dir[d].count, memory_order_acquire) == c->seen) {
 		bench_relax();
 	}
 	c->seen++;

@@ -17,8 +17,8 @@
  */
 struct evfd {
 	struct bench_slots slots;
-	int data[2];			/* per direction: messages were published */
-	int space[2];			/* per direction: slots were freed */
+	int data[2];  /* per direction: messages were published */
+	int space[2]; /* per direction: slots were freed */
 	size_t cap;
 	int side;
 };

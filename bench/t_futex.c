@@ -27,9 +27,9 @@ struct word {
 };
 
 struct futexfloor {
-	struct word *w;			/* shared: w[0] to the child, w[1] to the parent */
+	struct word *w; /* shared: w[0] to the child, w[1] to the parent */
 	int side;
-	uint32_t seen;			/* futex value last consumed */
+	uint32_t seen; /* futex value last consumed */
 };
 
 static long
@@ -96,8 +96,7 @@ fx_recv(void *ctx, void *buf, size_t len)
 	(void)len;
 	for (;;) {
 		/* Pairs with the release increment in fx_send. */
-		uint32_t cur = atomic_load_explicit(&from->futex,
-			memory_order_acquire);
+		uint32_t cur = atomic_load_explicit(&from->futex, memory_order_acquire);
 
 		if (cur != f->seen) {
 			f->seen = cur;
@@ -106,8 +105,7 @@ fx_recv(void *ctx, void *buf, size_t len)
 		/* The kernel rechecks the word under its lock, so a wake that
 		 * lands between the load and the wait is not lost: the wait
 		 * returns EAGAIN at once. */
-		if (futex(&from->futex, FUTEX_WAIT, cur) < 0 && errno != EAGAIN
-			&& errno != EINTR) {
+		if (futex(&from->futex, FUTEX_WAIT, cur) < 0 && errno != EAGAIN && errno != EINTR) {
 			return -errno;
 		}
 	}

@@ -19,7 +19,7 @@
  * as not available rather than chunked.
  */
 struct posixmq {
-	mqd_t q[2];			/* [0] to the child, [1] to the parent */
+	mqd_t q[2]; /* [0] to the child, [1] to the parent */
 	char name[2][64];
 	int side;
 	size_t cap;
@@ -48,8 +48,7 @@ pmq_max_msg(char *why, size_t whylen)
 	uint64_t max = 8192;
 
 	bench_read_proc_u64("/proc/sys/fs/mqueue/msgsize_max", &max);
-	snprintf(why, whylen, "fs.mqueue.msgsize_max = %llu B",
-		(unsigned long long)max);
+	snprintf(why, whylen, "fs.mqueue.msgsize_max = %llu B", (unsigned long long)max);
 	return (size_t)max;
 }
 
@@ -58,7 +57,7 @@ pmq_setup(void *ctx, size_t msg_size)
 {
 	struct posixmq *m = ctx;
 	uint64_t depth = 10;
-	struct mq_attr attr = { 0 };
+	struct mq_attr attr = {0};
 	int rc;
 
 	m->q[0] = m->q[1] = (mqd_t)-1;
@@ -72,10 +71,9 @@ pmq_setup(void *ctx, size_t msg_size)
 	attr.mq_msgsize = (long)msg_size;
 	pmq_counter++;
 	for (int d = 0; d < 2; d++) {
-		snprintf(m->name[d], sizeof(m->name[d]), "/shmkit-bench.%ld.%u.%d",
-			(long)getpid(), pmq_counter, d);
-		m->q[d] = mq_open(m->name[d], O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-			0600, &attr);
+		snprintf(m->name[d], sizeof(m->name[d]), "/shmkit-bench.%ld.%u.%d", (long)getpid(),
+			 pmq_counter, d);
+		m->q[d] = mq_open(m->name[d], O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &attr);
 		if (m->q[d] == (mqd_t)-1) {
 			rc = -errno;
 			m->name[d][0] = '\0';

@@ -48,8 +48,7 @@ ss_send(void *ctx, const void *buf, size_t len)
 	struct shmspin *s = ctx;
 	int rc;
 
-	while ((rc = bench_slots_try_put(&s->slots, s->side, buf, len))
-		== -EAGAIN) {
+	while ((rc = bench_slots_try_put(&s->slots, s->side, buf, len)) == -EAGAIN) {
 		bench_relax();
 	}
 	return rc;
@@ -62,8 +61,7 @@ ss_recv(void *ctx, void *buf, size_t len)
 	ssize_t n;
 
 	(void)len;
-	while ((n = bench_slots_try_get(&s->slots, 1 - s->side, buf, s->cap))
-		== -EAGAIN) {
+	while ((n = bench_slots_try_get(&s->slots, 1 - s->side, buf, s->cap)) == -EAGAIN) {
 		bench_relax();
 	}
 	return n;

@@ -24,7 +24,7 @@ struct sysvq {
 	int side;
 	size_t cap;
 	size_t buf_len;
-	unsigned char *buf;		/* private: long mtype, then the text */
+	unsigned char *buf; /* private: long mtype, then the text */
 };
 
 static size_t
@@ -36,11 +36,10 @@ sv_max_msg(char *why, size_t whylen)
 	bench_read_proc_u64("/proc/sys/kernel/msgmnb", &msgmnb);
 	if (msgmnb < msgmax) {
 		snprintf(why, whylen, "queue capacity kernel.msgmnb = %llu B",
-			(unsigned long long)msgmnb);
+			 (unsigned long long)msgmnb);
 		return (size_t)msgmnb;
 	}
-	snprintf(why, whylen, "kernel.msgmax = %llu B",
-		(unsigned long long)msgmax);
+	snprintf(why, whylen, "kernel.msgmax = %llu B", (unsigned long long)msgmax);
 	return (size_t)msgmax;
 }
 

@@ -16,7 +16,7 @@
  * TCP_NODELAY keeps small pings from waiting for the previous reply's ACK.
  */
 struct tcp {
-	int fd[2];			/* [0] parent's end, [1] child's end */
+	int fd[2]; /* [0] parent's end, [1] child's end */
 	int mine;
 };
 
@@ -42,15 +42,14 @@ nodelay(int fd)
 {
 	int one = 1;
 
-	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0
-		? -errno : 0;
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ? -errno : 0;
 }
 
 static int
 tcp_setup(void *ctx, size_t msg_size)
 {
 	struct tcp *t = ctx;
-	struct sockaddr_in addr = { 0 };
+	struct sockaddr_in addr = {0};
 	socklen_t alen = sizeof(addr);
 	int lfd, rc = 0;
 
@@ -63,9 +62,8 @@ tcp_setup(void *ctx, size_t msg_size)
 	if (lfd < 0) {
 		return -errno;
 	}
-	if (bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) < 0
-		|| listen(lfd, 1) < 0
-		|| getsockname(lfd, (struct sockaddr *)&addr, &alen) < 0) {
+	if (bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(lfd, 1) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&addr, &alen) < 0) {
 		rc = -errno;
 		goto out;
 	}

@@ -17,7 +17,7 @@
  * not available rather than chunked.
  */
 struct usock {
-	int fd[2];			/* [0] parent's end, [1] child's end */
+	int fd[2]; /* [0] parent's end, [1] child's end */
 	int mine;
 	size_t cap;
 };
@@ -128,12 +128,15 @@ sp_max_msg(char *why, size_t whylen)
 	close(fd[0]);
 	close(fd[1]);
 	if ((size_t)buf - SEQPACKET_OVERHEAD > SEQPACKET_LINEAR_MAX) {
-		snprintf(why, whylen, "the kernel builds a datagram from one "
-			"contiguous allocation, reliable up to 4 MiB");
+		snprintf(why, whylen,
+			 "the kernel builds a datagram from one "
+			 "contiguous allocation, reliable up to 4 MiB");
 		return SEQPACKET_LINEAR_MAX;
 	}
-	snprintf(why, whylen, "largest send buffer %d B, from "
-		"net.core.wmem_max", buf);
+	snprintf(why, whylen,
+		 "largest send buffer %d B, from "
+		 "net.core.wmem_max",
+		 buf);
 	return (size_t)buf - SEQPACKET_OVERHEAD;
 }
 
@@ -153,8 +156,7 @@ sp_setup(void *ctx, size_t msg_size)
 			/* The kernel doubles the value it is given. */
 			int want = (int)((msg_size + 2 * SEQPACKET_OVERHEAD) / 2 + 1);
 
-			if (setsockopt(u->fd[i], SOL_SOCKET, SO_SNDBUF, &want,
-				sizeof(want)) < 0) {
+			if (setsockopt(u->fd[i], SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) < 0) {
 				rc = -errno;
 			} else {
 				rc = get_sndbuf(u->fd[i], &cur);

@@ -106,31 +106,31 @@ typedef struct shmkit_segment shmkit_segment;
 /** What is known about one segment (see shmkit_segment_stat()). Fields that a
  *  backend does not know are -1 (signed) or 0 (unsigned) as noted. */
 typedef struct shmkit_segment_info {
-	char spec[4200];          /* canonical spec that reaches it */
+	char spec[4200]; /* canonical spec that reaches it */
 	shmkit_backend backend;
-	int32_t is_shmkit;        /* 1: valid shmkit header; 0: foreign/raw */
-	int32_t header_error;     /* 0, or why the header is not valid (-errno) */
-	uint32_t kind;            /* header kind (0 when foreign) */
-	uint32_t state;           /* SHMKIT_STATE_* (0 when foreign) */
-	uint32_t layout_version;  /* header layout version (0 when foreign) */
-	uint64_t size;            /* bytes of the whole object */
-	uint64_t data_offset;     /* where the user data starts */
-	uint64_t data_size;       /* bytes of user data */
-	uint32_t mode;            /* permission bits */
-	uint32_t uid, gid;        /* owner */
-	int32_t creator_pid;      /* -1 when unknown */
+	int32_t is_shmkit;       /* 1: valid shmkit header; 0: foreign/raw */
+	int32_t header_error;    /* 0, or why the header is not valid (-errno) */
+	uint32_t kind;           /* header kind (0 when foreign) */
+	uint32_t state;          /* SHMKIT_STATE_* (0 when foreign) */
+	uint32_t layout_version; /* header layout version (0 when foreign) */
+	uint64_t size;           /* bytes of the whole object */
+	uint64_t data_offset;    /* where the user data starts */
+	uint64_t data_size;      /* bytes of user data */
+	uint32_t mode;           /* permission bits */
+	uint32_t uid, gid;       /* owner */
+	int32_t creator_pid;     /* -1 when unknown */
 	uint32_t creator_uid;
-	uint64_t creator_start;   /* creator's start time, clock ticks since boot */
-	int32_t creator_alive;    /* 1 alive, 0 dead, -1 unknown */
-	int32_t removed;          /* sysv: IPC_RMID done, lives until last detach */
-	int64_t created_ns;       /* CLOCK_REALTIME ns; 0 when unknown */
-	int64_t nattch;           /* sysv: attach count; -1 elsewhere */
-	int32_t sysv_id;          /* sysv: shmid; -1 elsewhere */
-	uint32_t sysv_key;        /* sysv: key (0 = IPC_PRIVATE) */
-	int32_t last_pid;         /* sysv: last shmat/shmdt pid; -1 elsewhere */
-	int32_t holder_pid;       /* memfd: a process holding it; -1 elsewhere */
+	uint64_t creator_start;      /* creator's start time, clock ticks since boot */
+	int32_t creator_alive;       /* 1 alive, 0 dead, -1 unknown */
+	int32_t removed;             /* sysv: IPC_RMID done, lives until last detach */
+	int64_t created_ns;          /* CLOCK_REALTIME ns; 0 when unknown */
+	int64_t nattch;              /* sysv: attach count; -1 elsewhere */
+	int32_t sysv_id;             /* sysv: shmid; -1 elsewhere */
+	uint32_t sysv_key;           /* sysv: key (0 = IPC_PRIVATE) */
+	int32_t last_pid;            /* sysv: last shmat/shmdt pid; -1 elsewhere */
+	int32_t holder_pid;          /* memfd: a process holding it; -1 elsewhere */
 	int64_t atime, dtime, ctime; /* sysv: attach/detach/change, s; file: -1,-1,ctime */
-	int64_t mtime;            /* posix/file/memfd: last modification, s */
+	int64_t mtime;               /* posix/file/memfd: last modification, s */
 	uint64_t reserved_[8];
 } shmkit_segment_info;
 
@@ -212,8 +212,7 @@ SHMKIT_API int shmkit_segment_open(shmkit_segment **out, const char *spec,
  * Return: 1 if this call created the segment, 0 if it opened an existing
  * one, or a negative errno as for create and open.
  */
-SHMKIT_API int shmkit_segment_open_or_create(shmkit_segment **out,
-					     const char *spec,
+SHMKIT_API int shmkit_segment_open_or_create(shmkit_segment **out, const char *spec,
 					     const shmkit_segment_opts *opts);
 
 /**
@@ -282,8 +281,8 @@ SHMKIT_API int shmkit_segment_fd(const shmkit_segment *seg);
 SHMKIT_API shmkit_backend shmkit_segment_backend(const shmkit_segment *seg);
 
 /** Flags of shmkit_segment_sync(), as msync(2). */
-#define SHMKIT_SYNC_ASYNC (1u << 0)      /* schedule write-back, do not wait */
-#define SHMKIT_SYNC_SYNC (1u << 1)       /* write back and wait */
+#define SHMKIT_SYNC_ASYNC      (1u << 0) /* schedule write-back, do not wait */
+#define SHMKIT_SYNC_SYNC       (1u << 1) /* write back and wait */
 #define SHMKIT_SYNC_INVALIDATE (1u << 2) /* drop other cached copies */
 
 /**
@@ -299,8 +298,7 @@ SHMKIT_API shmkit_backend shmkit_segment_backend(const shmkit_segment *seg);
  * Return: 0, -EINVAL (both or neither of ASYNC/SYNC, range outside the data
  * area), or -EIO and others from msync.
  */
-SHMKIT_API int shmkit_segment_sync(shmkit_segment *seg, size_t off, size_t len,
-				   unsigned flags);
+SHMKIT_API int shmkit_segment_sync(shmkit_segment *seg, size_t off, size_t len, unsigned flags);
 
 /**
  * shmkit_segment_check() - recheck a mapped segment against its object:
@@ -331,8 +329,7 @@ SHMKIT_API int shmkit_segment_stat(const char *spec, shmkit_segment_info *info);
 /**
  * shmkit_segment_info_get() - as shmkit_segment_stat(), for an open handle.
  */
-SHMKIT_API int shmkit_segment_info_get(const shmkit_segment *seg,
-				       shmkit_segment_info *info);
+SHMKIT_API int shmkit_segment_info_get(const shmkit_segment *seg, shmkit_segment_info *info);
 
 /** Leave the uid, gid or mode unchanged in shmkit_segment_set_perm(). */
 #define SHMKIT_PERM_KEEP (-1)
@@ -350,8 +347,7 @@ SHMKIT_API int shmkit_segment_info_get(const shmkit_segment *seg,
  * (not the owner, or changing the owner without privilege), -ELOOP (a
  * symlink at the name), -EMEDIUMTYPE (not a regular file).
  */
-SHMKIT_API int shmkit_segment_set_perm(const char *spec, long mode, long uid,
-				       long gid);
+SHMKIT_API int shmkit_segment_set_perm(const char *spec, long mode, long uid, long gid);
 
 /**
  * shmkit_segment_send_fd() - pass a segment's descriptor over a connected
@@ -388,8 +384,7 @@ SHMKIT_API int shmkit_segment_recv_fd(shmkit_segment **out, int sock,
  * shmkit_segment_list_fn - called once per object found.
  * Return: 0 to go on, non-zero to stop the listing.
  */
-typedef int (*shmkit_segment_list_fn)(const shmkit_segment_info *info,
-				      void *ctx);
+typedef int (*shmkit_segment_list_fn)(const shmkit_segment_info *info, void *ctx);
 
 /**
  * shmkit_segment_list() - enumerate shmkit objects on every backend that can
@@ -407,8 +402,7 @@ typedef int (*shmkit_segment_list_fn)(const shmkit_segment_info *info,
  * Return: the number of objects reported, or a negative errno; if @fn stops
  * the listing, the value it returned if negative.
  */
-SHMKIT_API int shmkit_segment_list(shmkit_segment_list_fn fn, void *ctx,
-				   unsigned flags);
+SHMKIT_API int shmkit_segment_list(shmkit_segment_list_fn fn, void *ctx, unsigned flags);
 
 /**
  * shmkit_backend_name() - "posix", "sysv", "file", "memfd" or "none".

@@ -15,18 +15,18 @@ static const struct {
 	int err;
 	const char *text;
 } texts[] = {
-	{ EPROTO, "shmkit layout version mismatch (object made by an incompatible shmkit)" },
-	{ EMEDIUMTYPE, "not a shmkit object (no shmkit header; open it raw to map it anyway)" },
-	{ EPROTOTYPE, "shmkit object of another kind" },
-	{ EBADMSG, "shared state failed validation (corrupted or truncated object)" },
-	{ EOWNERDEAD, "previous owner died (creator or lock holder)" },
-	{ ENOTRECOVERABLE, "object is marked broken and cannot be recovered" },
-	{ ESTALE, "operation fenced: it was too slow and has been given up" },
-	{ ECONNRESET, "peer died" },
-	{ EIDRM, "object was removed" },
-	{ ELOOP, "refusing to follow a symbolic link at the object's name" },
-	{ EFBIG, "size too large for this backend" },
-	{ EOPNOTSUPP, "operation not supported by this backend" },
+	{EPROTO, "shmkit layout version mismatch (object made by an incompatible shmkit)"},
+	{EMEDIUMTYPE, "not a shmkit object (no shmkit header; open it raw to map it anyway)"},
+	{EPROTOTYPE, "shmkit object of another kind"},
+	{EBADMSG, "shared state failed validation (corrupted or truncated object)"},
+	{EOWNERDEAD, "previous owner died (creator or lock holder)"},
+	{ENOTRECOVERABLE, "object is marked broken and cannot be recovered"},
+	{ESTALE, "operation fenced: it was too slow and has been given up"},
+	{ECONNRESET, "peer died"},
+	{EIDRM, "object was removed"},
+	{ELOOP, "refusing to follow a symbolic link at the object's name"},
+	{EFBIG, "size too large for this backend"},
+	{EOPNOTSUPP, "operation not supported by this backend"},
 };
 
 SHMKIT_API const char *

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHMKIT_MAGIC UINT64_C(0x010054494B4D4853) /* bytes "SHMKIT\0\1" */
+#define SHMKIT_MAGIC       UINT64_C(0x010054494B4D4853) /* bytes "SHMKIT\0\1" */
 #define SHMKIT_HEADER_SIZE 128u
 /* User data starts one header further, cache-line aligned. */
 #define SHMKIT_DATA_OFFSET 128u
@@ -37,8 +37,8 @@ struct shmkit_header {
 	 * later set to BROKEN by whoever detects an unrecoverable state.
 	 */
 	_Atomic uint32_t state;
-	uint32_t checksum;       /*  76 CRC32C of bytes [0, 72) */
-	uint8_t reserved[48];    /*  80 zero */
+	uint32_t checksum;    /*  76 CRC32C of bytes [0, 72) */
+	uint8_t reserved[48]; /*  80 zero */
 };
 
 _Static_assert(sizeof(struct shmkit_header) == SHMKIT_HEADER_SIZE, "header size");
@@ -59,8 +59,8 @@ struct shmkit_header_view {
 uint32_t shmkit__crc32c(uint32_t crc, const void *buf, size_t len);
 
 /* Fill @h (zeroed memory) for an object of @total bytes; state INITIALIZING. */
-void shmkit__header_init(struct shmkit_header *h, uint32_t kind,
-			 uint64_t total, uint64_t data_offset, uint64_t data_size);
+void shmkit__header_init(struct shmkit_header *h, uint32_t kind, uint64_t total,
+			 uint64_t data_offset, uint64_t data_size);
 
 /* Publish READY (release). */
 void shmkit__header_publish(struct shmkit_header *h);
@@ -78,7 +78,7 @@ void shmkit__header_publish(struct shmkit_header *h);
  * INITIALIZING: the other fields may then be half-written by a creator at
  * work, so a validation error is no verdict yet.
  */
-int shmkit__header_validate(const void *base, uint64_t avail,
-			    struct shmkit_header_view *view, int *in_progress);
+int shmkit__header_validate(const void *base, uint64_t avail, struct shmkit_header_view *view,
+			    int *in_progress);
 
 #endif

@@ -10,7 +10,7 @@
 
 #define SHMKIT_NAME_MAX 200
 /* Every posix object of shmkit lives at /dev/shm/<prefix><NAME>. */
-#define SHMKIT_POSIX_DIR "/dev/shm"
+#define SHMKIT_POSIX_DIR    "/dev/shm"
 #define SHMKIT_POSIX_PREFIX "shmkit."
 
 enum shmkit_spec_form {

@@ -119,7 +119,7 @@ shmkit__monotonic_ns(void)
 void
 shmkit__sleep_ns(int64_t ns)
 {
-	struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
+	struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
 	}
 }

@@ -27,8 +27,8 @@ shmkit__crc32c(uint32_t crc, const void *buf, size_t len)
 }
 
 void
-shmkit__header_init(struct shmkit_header *h, uint32_t kind, uint64_t total,
-		    uint64_t data_offset, uint64_t data_size)
+shmkit__header_init(struct shmkit_header *h, uint32_t kind, uint64_t total, uint64_t data_offset,
+		    uint64_t data_size)
 {
 	h->magic = SHMKIT_MAGIC;
 	h->layout_version = SHMKIT_LAYOUT_VERSION;
@@ -55,8 +55,8 @@ shmkit__header_publish(struct shmkit_header *h)
 }
 
 int
-shmkit__header_validate(const void *base, uint64_t avail,
-			struct shmkit_header_view *view, int *in_progress)
+shmkit__header_validate(const void *base, uint64_t avail, struct shmkit_header_view *view,
+			int *in_progress)
 {
 	struct shmkit_header h;
 	if (in_progress != NULL) {
@@ -72,8 +72,8 @@ shmkit__header_validate(const void *base, uint64_t avail,
 	 * and checks on the copy only: a peer that rewrites the shared header
 	 * meanwhile cannot make us use a value other than the one we checked.
 	 */
-	uint32_t state = atomic_load_explicit(
-		&((const struct shmkit_header *)base)->state, memory_order_acquire);
+	uint32_t state = atomic_load_explicit(&((const struct shmkit_header *)base)->state,
+					      memory_order_acquire);
 	if (in_progress != NULL) {
 		*in_progress = state == SHMKIT_STATE_INITIALIZING;
 	}
@@ -89,9 +89,8 @@ shmkit__header_validate(const void *base, uint64_t avail,
 	if (shmkit__crc32c(0, &h, offsetof(struct shmkit_header, state)) != h.checksum) {
 		return -EBADMSG;
 	}
-	if (h.header_size != SHMKIT_HEADER_SIZE || h.flags != 0 ||
-	    h.data_offset < h.header_size || h.data_offset % 64 != 0 ||
-	    h.data_offset > h.total_size ||
+	if (h.header_size != SHMKIT_HEADER_SIZE || h.flags != 0 || h.data_offset < h.header_size ||
+	    h.data_offset % 64 != 0 || h.data_offset > h.total_size ||
 	    h.data_size > h.total_size - h.data_offset) {
 		return -EBADMSG;
 	}

@@ -90,7 +90,8 @@ list_sysv(struct lister *l)
 		if (id < 0) {
 			continue;
 		}
-		struct shmkit_spec s = { .backend = SHMKIT_BACKEND_SYSV, .form = SHMKIT_SPEC_ID, .id = id };
+		struct shmkit_spec s = {
+			.backend = SHMKIT_BACKEND_SYSV, .form = SHMKIT_SPEC_ID, .id = id};
 		memset(&l->info, 0, sizeof(l->info));
 		l->info.creator_pid = -1;
 		l->info.creator_alive = -1;

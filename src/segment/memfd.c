@@ -23,8 +23,7 @@ shmkit__memfd_create_seg(struct shmkit_segment *seg, const shmkit_segment_opts *
 	if (rc != 0) {
 		return rc;
 	}
-	snprintf(label, sizeof(label), "shmkit%s%s", seg->spec.name[0] ? "." : "",
-		 seg->spec.name);
+	snprintf(label, sizeof(label), "shmkit%s%s", seg->spec.name[0] ? "." : "", seg->spec.name);
 	unsigned mflags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
 	if (o->flags & SHMKIT_SEGMENT_F_HUGEPAGES) {
 		mflags |= MFD_HUGETLB;
@@ -71,8 +70,8 @@ shmkit__memfd_adopt(struct shmkit_segment *seg, int fd, const shmkit_segment_opt
 	 * get the usual owner and header checks. */
 	if (is_memfd(fd) && !(o->flags & SHMKIT_SEGMENT_F_RAW)) {
 		int seals = fcntl(fd, F_GET_SEALS);
-		if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-					 (F_SEAL_SHRINK | F_SEAL_GROW)) {
+		if (seals < 0 ||
+		    (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
 			return -EBADMSG;
 		}
 	}
@@ -95,8 +94,8 @@ shmkit__memfd_open(struct shmkit_segment *seg, const shmkit_segment_opts *o)
 		/* Re-opening through /proc follows the magic link to the memfd's
 		 * inode; O_NOFOLLOW would refuse it. The owner check in
 		 * fd_map_existing applies to the result. */
-		fd = open(path, ((o->flags & SHMKIT_SEGMENT_F_RDONLY) ? O_RDONLY : O_RDWR) |
-					O_CLOEXEC);
+		fd = open(path,
+			  ((o->flags & SHMKIT_SEGMENT_F_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 		if (fd < 0) {
 			return -errno;
 		}

@@ -76,8 +76,8 @@ shmkit__named_create(struct shmkit_segment *seg, const char *dir, const char *pa
 int
 shmkit__named_open(struct shmkit_segment *seg, const char *path, const shmkit_segment_opts *o)
 {
-	int fd = shmkit__open_nofollow(path, (o->flags & SHMKIT_SEGMENT_F_RDONLY) ? O_RDONLY
-										   : O_RDWR);
+	int fd = shmkit__open_nofollow(path,
+				       (o->flags & SHMKIT_SEGMENT_F_RDONLY) ? O_RDONLY : O_RDWR);
 	if (fd < 0) {
 		return fd;
 	}

@@ -17,7 +17,7 @@
 #define HUGE_PAGE_SIZE (2u << 20)
 /* Beyond this no backend can map an object on x86-64 or arm64 (47-bit user
  * address space); refusing early gives -EFBIG instead of a vague -ENOMEM. */
-#define SIZE_LIMIT (UINT64_C(1) << 46)
+#define SIZE_LIMIT   (UINT64_C(1) << 46)
 #define OPEN_RETRIES 8
 
 SHMKIT_API void
@@ -99,8 +99,8 @@ shmkit__segment_set_data(struct shmkit_segment *seg, const struct shmkit_header_
 
 int
 shmkit__wait_ready(const void *base, uint64_t avail, uint32_t timeout_ms,
-		   int (*creator_alive)(void *ctx, const struct shmkit_header_view *v),
-		   void *ctx, struct shmkit_header_view *view)
+		   int (*creator_alive)(void *ctx, const struct shmkit_header_view *v), void *ctx,
+		   struct shmkit_header_view *view)
 {
 	int64_t deadline = shmkit__monotonic_ns() + (int64_t)timeout_ms * 1000000;
 	int64_t nap = 20000; /* 20 us, doubling to 1 ms: creators are quick */
@@ -160,8 +160,8 @@ shmkit__tmpfile_in(const char *dir, char *fallback_path, size_t len)
 	/* No O_TMPFILE on this file system: a hidden, exclusive temporary
 	 * name stands in; the creator unlinks it once the object is linked. */
 	for (int i = 0; i < 16; i++) {
-		int n = snprintf(fallback_path, len, "%s/.shmkit-init.%d.%ld", dir,
-				 (int)getpid(), (long)(shmkit__monotonic_ns() % 1000000007));
+		int n = snprintf(fallback_path, len, "%s/.shmkit-init.%d.%ld", dir, (int)getpid(),
+				 (long)(shmkit__monotonic_ns() % 1000000007));
 		if (n < 0 || (size_t)n >= len) {
 			return -ENAMETOOLONG;
 		}
@@ -192,8 +192,8 @@ shmkit__link_tmpfile(int fd, const char *path)
 }
 
 int
-shmkit__fd_init_new(struct shmkit_segment *seg, int fd, uint64_t total,
-		    uint32_t mode, uint32_t kind)
+shmkit__fd_init_new(struct shmkit_segment *seg, int fd, uint64_t total, uint32_t mode,
+		    uint32_t kind)
 {
 	/* fchmod, not the umask, decides the mode. */
 	if (fchmod(fd, mode & 07777) != 0) {
@@ -302,8 +302,8 @@ shmkit__fd_map_existing(struct shmkit_segment *seg, int fd, const shmkit_segment
 		return 0;
 	}
 	/* The mapping is re-validated: the header we use is the one mapped. */
-	int rc = shmkit__wait_ready(p, seg->map_size, o->ready_timeout_ms,
-				    header_creator_alive, NULL, &v);
+	int rc = shmkit__wait_ready(p, seg->map_size, o->ready_timeout_ms, header_creator_alive,
+				    NULL, &v);
 	if (rc == 0 && o->kind != SHMKIT_KIND_ANY && v.kind != o->kind) {
 		rc = -EPROTOTYPE;
 	}
@@ -869,9 +869,8 @@ shmkit_segment_set_perm(const char *spec, long mode, long uid, long gid)
 	 * O_NOFOLLOW a planted symlink is opened as itself and refused; the
 	 * changes then go through the descriptor, to the object we checked.
 	 */
-	int fd = s.backend == SHMKIT_BACKEND_MEMFD
-			 ? open(path, O_PATH | O_CLOEXEC)
-			 : open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int fd = s.backend == SHMKIT_BACKEND_MEMFD ? open(path, O_PATH | O_CLOEXEC)
+						   : open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		return -errno;
 	}
@@ -911,14 +910,16 @@ shmkit_segment_send_fd(const shmkit_segment *seg, int sock)
 		return -EOPNOTSUPP;
 	}
 	char byte = 'S';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} u;
 	memset(&u, 0, sizeof(u));
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
@@ -979,13 +980,15 @@ shmkit_segment_recv_fd(shmkit_segment **out, int sock, const shmkit_segment_opts
 		return -EINVAL;
 	}
 	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * 4)];
 	} u;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
 	ssize_t n;
 	do {
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);

@@ -13,13 +13,13 @@
 
 struct shmkit_segment {
 	struct shmkit_spec spec;
-	void *base;        /* start of the mapping */
-	size_t map_size;   /* bytes mapped */
-	void *data;        /* user data */
+	void *base;      /* start of the mapping */
+	size_t map_size; /* bytes mapped */
+	void *data;      /* user data */
 	size_t data_size;
-	int fd;            /* posix, file, memfd; -1 for sysv */
-	int shmid;         /* sysv; -1 elsewhere */
-	unsigned flags;    /* SHMKIT_SEGMENT_F_* */
+	int fd;         /* posix, file, memfd; -1 for sysv */
+	int shmid;      /* sysv; -1 elsewhere */
+	unsigned flags; /* SHMKIT_SEGMENT_F_* */
 };
 
 /* Options with NULL replaced by the defaults. */
@@ -45,10 +45,9 @@ int shmkit__wait_ready(const void *base, uint64_t avail, uint32_t timeout_ms,
 		       void *ctx, struct shmkit_header_view *view);
 
 /* Common to the descriptor backends (posix, file, memfd). */
-int shmkit__fd_init_new(struct shmkit_segment *seg, int fd, uint64_t total,
-			uint32_t mode, uint32_t kind);
-int shmkit__fd_map_existing(struct shmkit_segment *seg, int fd,
-			    const shmkit_segment_opts *opts);
+int shmkit__fd_init_new(struct shmkit_segment *seg, int fd, uint64_t total, uint32_t mode,
+			uint32_t kind);
+int shmkit__fd_map_existing(struct shmkit_segment *seg, int fd, const shmkit_segment_opts *opts);
 int shmkit__fd_info(int fd, const struct stat *st, shmkit_segment_info *info);
 int shmkit__open_nofollow(const char *path, int flags);
 /* Make the unnamed file @fd visible at @path (link, not rename: never

@@ -387,8 +387,8 @@ shmkit__sysv_open(struct shmkit_segment *seg, const shmkit_segment_opts *o)
 		shmkit__segment_set_data(seg, NULL);
 		return 0;
 	}
-	struct creator_ctx c = { .cpid = ds.shm_cpid, .ctime = ds.shm_ctime,
-				 .key = (uint32_t)ds.shm_perm.__key };
+	struct creator_ctx c = {
+		.cpid = ds.shm_cpid, .ctime = ds.shm_ctime, .key = (uint32_t)ds.shm_perm.__key};
 	struct shmkit_header_view v;
 	rc = shmkit__wait_ready(p, ds.shm_segsz, o->ready_timeout_ms, sysv_creator_alive, &c, &v);
 	if (rc == 0 && o->kind != SHMKIT_KIND_ANY && v.kind != o->kind) {
@@ -477,8 +477,7 @@ shmkit__sysv_stat(const struct shmkit_spec *spec, shmkit_segment_info *info)
 	info->creator_pid = ds.shm_cpid;
 	info->creator_uid = ds.shm_perm.cuid;
 	/* A foreign segment's creator: shm_cpid, with the reused-pid check. */
-	struct creator_ctx c = { .cpid = ds.shm_cpid, .ctime = ds.shm_ctime,
-				 .key = IPC_PRIVATE };
+	struct creator_ctx c = {.cpid = ds.shm_cpid, .ctime = ds.shm_ctime, .key = IPC_PRIVATE};
 	info->creator_alive = sysv_creator_alive(&c, NULL);
 	if (ds.shm_segsz < SHMKIT_HEADER_SIZE) {
 		info->header_error = -EMEDIUMTYPE;
