@@ -157,7 +157,8 @@ SHMKIT_API void shmkit_segment_opts_init(shmkit_segment_opts *opts);
  *  -EINVAL a bad spec, a size of 0, or flags that contradict each other;
  *  -ENAMETOOLONG a name over 200 characters or a path over PATH_MAX;
  *  -EFBIG the size is over what the backend allows (or overflows);
- *  -EEXIST an object of that name exists;
+ *  -EEXIST an object of that name exists (for a sysv key: or its creator
+ *          is still at work after opts->ready_timeout_ms);
  *  -EACCES, -EPERM the system refused;
  *  -ELOOP the last component of a file: path is a symlink;
  *  -ENOSPC, -ENOMEM no room (tmpfs full, SHMMNI/SHMALL reached, no huge pages);

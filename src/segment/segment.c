@@ -18,7 +18,7 @@
 /* Beyond this no backend can map an object on x86-64 or arm64 (47-bit user
  * address space); refusing early gives -EFBIG instead of a vague -ENOMEM. */
 #define SIZE_LIMIT   (UINT64_C(1) << 46)
-#define OPEN_RETRIES 8
+#define OPEN_RETRIES 16
 
 SHMKIT_API void
 shmkit_segment_opts_init(shmkit_segment_opts *opts)
@@ -543,8 +543,14 @@ shmkit_segment_open_or_create(shmkit_segment **out, const char *spec,
 	    s.form == SHMKIT_SPEC_ID) {
 		return -EINVAL; /* these name no object both forms could reach */
 	}
-	/* Bounded: each round loses only to a racing remover or creator. */
+	/* Bounded: each round loses only to a racing remover or creator, and
+	 * backs off a little more so a busy creator gets to finish. */
+	int64_t nap = 50000;
 	for (int i = 0; i < OPEN_RETRIES; i++) {
+		if (i > 0) {
+			shmkit__sleep_ns(nap);
+			nap = nap < 10000000 ? nap * 2 : nap;
+		}
 		rc = shmkit_segment_open(out, spec, opts);
 		/* A dead creator's leftover is reclaimed by create; one removed
 		 * under us (-EIDRM) is gone, so create may proceed too. */

@@ -124,11 +124,13 @@ marker_state(uint32_t key)
 
 /*
  * Take the init marker of @key. @leftover is set when the marker was already
- * there (and unlocked): its creator died mid-init. Return the locked
- * descriptor, -EEXIST when a live creator holds it, or another errno.
+ * there (and unlocked): its creator died mid-init. A live creator holding
+ * the marker is waited for, up to @timeout_ms: it is about to finish, and
+ * then the key is simply taken. Return the locked descriptor, -EEXIST when a
+ * live creator still holds it at the deadline, or another errno.
  */
 static int
-marker_take(uint32_t key, int *leftover)
+marker_take(uint32_t key, uint32_t timeout_ms, int *leftover)
 {
 	char path[128];
 	struct flock fl;
@@ -137,33 +139,46 @@ marker_take(uint32_t key, int *leftover)
 	if (rc != 0) {
 		return rc;
 	}
-	for (int i = 0; i < STALE_RETRIES; i++) {
+	int64_t deadline = shmkit__monotonic_ns() + (int64_t)timeout_ms * 1000000;
+	int64_t nap = 20000;
+	for (;;) {
 		*leftover = 0;
 		int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0 && errno == EEXIST) {
 			*leftover = 1;
 			fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-			if (fd < 0 && errno == ENOENT) {
-				continue; /* released between our two opens */
+		}
+		if (fd < 0 && errno != ENOENT) {
+			return -errno;
+		}
+		if (fd < 0 && !*leftover) {
+			return -ENOENT; /* no such directory */
+		}
+		rc = -EAGAIN; /* released between our two opens: look again */
+		if (fd >= 0 && lock_whole(fd, F_OFD_SETLK, F_WRLCK, &fl) != 0) {
+			rc = (errno == EAGAIN || errno == EACCES) ? -EEXIST : -errno;
+		} else if (fd >= 0) {
+			/* The marker we locked must still be the one at the
+			 * path; a creator that finished meanwhile unlinked it. */
+			if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+			    a.st_ino == b.st_ino) {
+				return fd;
 			}
 		}
-		if (fd < 0) {
-			return -errno; /* -ENOENT: no such directory */
-		}
-		if (lock_whole(fd, F_OFD_SETLK, F_WRLCK, &fl) != 0) {
-			rc = (errno == EAGAIN || errno == EACCES) ? -EEXIST : -errno;
+		if (fd >= 0) {
 			close(fd);
+		}
+		if (rc != -EEXIST && rc != -EAGAIN) {
 			return rc;
 		}
-		/* The marker we locked must still be the one at the path; a
-		 * creator that finished meanwhile unlinked it. */
-		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
-		    a.st_ino == b.st_ino) {
-			return fd;
+		if (shmkit__monotonic_ns() >= deadline) {
+			return -EEXIST;
 		}
-		close(fd);
+		shmkit__sleep_ns(nap);
+		if (nap < 1000000) {
+			nap *= 2;
+		}
 	}
-	return -EAGAIN;
 }
 
 static void
@@ -342,7 +357,7 @@ shmkit__sysv_create(struct shmkit_segment *seg, const shmkit_segment_opts *o)
 	key_t key = seg->spec.form == SHMKIT_SPEC_PRIVATE ? IPC_PRIVATE : (key_t)seg->spec.key;
 	int leftover = 0, marker = -1;
 	if (key != IPC_PRIVATE) {
-		marker = marker_take((uint32_t)key, &leftover);
+		marker = marker_take((uint32_t)key, o->ready_timeout_ms, &leftover);
 		if (marker == -ENOENT) {
 			/* No /dev/shm on this system: create without a marker; a
 			 * zero-filled leftover then reads as foreign. */
