@@ -94,8 +94,8 @@ shmkit__memfd_open(struct shmkit_segment *seg, const shmkit_segment_opts *o)
 		/* Re-opening through /proc follows the magic link to the memfd's
 		 * inode; O_NOFOLLOW would refuse it. The owner check in
 		 * fd_map_existing applies to the result. */
-		fd = open(path,
-			  ((o->flags & SHMKIT_SEGMENT_F_RDONLY) ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		fd = open(path, ((o->flags & SHMKIT_SEGMENT_F_RDONLY) ? O_RDONLY : O_RDWR) |
+					O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0) {
 			return -errno;
 		}

@@ -142,7 +142,10 @@ shmkit__wait_ready(const void *base, uint64_t avail, uint32_t timeout_ms,
 int
 shmkit__open_nofollow(const char *path, int flags)
 {
-	int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO planted at the name would otherwise block the
+	 * open (and so ls) until a peer opened its other end; for the regular
+	 * files we accept it changes nothing. */
+	int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -385,7 +388,7 @@ shmkit__spec_open(const struct shmkit_spec *spec, const char *path, int flags)
 	/* A memfd is reached through a /proc descriptor link, a "magic" link
 	 * that O_NOFOLLOW would refuse; it names no file an attacker could
 	 * plant, so following it is safe. */
-	int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+	int fd = open(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	return fd < 0 ? -errno : fd;
 }
 

@@ -610,6 +610,34 @@ TEST(check_header_corrupted_under_us)
 
 /* ---- things that are not segments at the name ---- */
 
+static int
+count_all(const shmkit_segment_info *info, void *ctx)
+{
+	(void)info;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/*
+ * Regression: a FIFO at a name made stat (and so shmkit ls, which stats
+ * every entry of /dev/shm) block in open() until the watchdog fired.
+ */
+TEST(regression_stat_and_list_hang_on_fifo)
+{
+	char spec[TH_SPEC_MAX], path[PATH_MAX];
+	shmkit_segment_info *info = calloc(1, sizeof(*info));
+	int n = 0;
+
+	ASSERT_TRUE(info != NULL);
+	th_spec(spec, sizeof(spec), "posix");
+	ASSERT_SYS(mkfifo(seg_path(spec, path, sizeof(path)), 0600));
+	ASSERT_ERR(shmkit_segment_stat(spec, info), -EMEDIUMTYPE);
+	ASSERT_OK(shmkit_segment_list(count_all, &n, SHMKIT_LIST_F_ALL));
+	ASSERT_ERR(shmkit_segment_set_perm(spec, 0600, SHMKIT_PERM_KEEP, SHMKIT_PERM_KEEP),
+		   -EMEDIUMTYPE);
+	free(info);
+}
+
 TEST(not_a_regular_file)
 {
 	char spec[TH_SPEC_MAX], path[PATH_MAX];
