@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* Process liveness tokens that the kernel releases at process exit (private). */
+#ifndef SHMKIT_INTERNAL_REGISTRY_H
+#define SHMKIT_INTERNAL_REGISTRY_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * A liveness token is a non-zero 31-bit number naming one process: a slot
+ * of the machine-wide liveness table (bits 0..15: slot + 1) and the slot's
+ * generation when the process took it (bits 16..30). The process holds an
+ * OFD write lock on the token's byte of the table file, which the kernel
+ * drops when the process exits, however it exits (RELIABILITY rule 2): so
+ * "alive" never depends on PIDs, which are reused and differ across PID
+ * namespaces. Bit 31 is always clear, so a token fits beside a flag bit in a
+ * 32-bit futex word.
+ */
+#define SHMKIT_TOKEN_MASK  0x7fffffffu
+#define SHMKIT_TOKEN_SLOTS 65535u
+
+/*
+ * The calling process's token, registered on first use (one table open and
+ * two fcntl calls, then cached; a forked child registers its own).
+ * Return 0 and set *@token, or -ENOSPC (table full), -EACCES, -errno.
+ * Thread-safe.
+ */
+int shmkit__self_token(uint32_t *token);
+
+/*
+ * Is the process behind @token alive? Return 1 alive, 0 dead (exited,
+ * zombie, or the slot was taken over since), -EINVAL for 0 or a malformed
+ * token. Costs one fcntl(F_OFD_GETLK).
+ */
+int shmkit__token_alive(uint32_t token);
+
+/* The pid (as seen in the registering process's namespace) and start time
+ * recorded for @token, for display only; -ESRCH if the slot moved on. */
+int shmkit__token_pid(uint32_t token, pid_t *pid);
+
+#endif
