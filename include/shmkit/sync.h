@@ -28,10 +28,11 @@ extern "C" {
  * system call; a waiter sleeps in the kernel (futex), so a blocked process
  * shows as sleeping.
  *
- * Liveness: a process that uses a mutex registers once (on first use) in a
- * machine-wide liveness table (/dev/shm/.shmkit-liveness) with a token the
- * kernel releases when the process exits; that is how the death of a holder
- * is detected, across PID reuse and PID namespaces.
+ * Liveness: a thread that uses a mutex registers once (on first use) in a
+ * machine-wide liveness table (/dev/shm/.shmkit-liveness) with a token that
+ * dies when the thread exits and that the kernel releases when the process
+ * exits; that is how the death of a holder is detected, across PID reuse
+ * and PID namespaces.
  *
  * fork(): the child must not unlock what the parent holds; it uses the
  * objects as a new process. exec(): nothing is inherited but the memory.
@@ -93,11 +94,12 @@ SHMKIT_API int shmkit_mutex_init(shmkit_mutex *m);
  *
  * Return: 0; -EOWNERDEAD (locked, previous holder died); -ENOTRECOVERABLE
  * (not locked: the mutex was abandoned in an inconsistent state); -EDEADLK
- * (already held by this process); -EINVAL; -EBADMSG (not a valid mutex);
+ * (already held by the calling thread); -EINVAL; -EBADMSG (not a valid mutex);
  * -ENOSPC/-EACCES (this process could not register in the liveness table).
- * Thread-safe and process-safe. The mutex is held by the process: a thread
- * must not lock it again while another thread of the same process holds it
- * (that gives -EDEADLK), and any thread of the holder may unlock it.
+ * Thread-safe and process-safe. The mutex is held by the calling thread,
+ * as a robust pthread mutex is: relocking it from the same thread gives
+ * -EDEADLK, only that thread may unlock it, and if the thread exits (or its
+ * process dies) while holding it, the next locker gets -EOWNERDEAD.
  */
 SHMKIT_API int shmkit_mutex_lock(shmkit_mutex *m);
 
@@ -116,14 +118,14 @@ SHMKIT_API int shmkit_mutex_timedlock(shmkit_mutex *m, const struct timespec *de
 
 /**
  * shmkit_mutex_unlock() - unlock; wakes one waiter if any sleeps.
- * Return: 0, -EPERM (not held by this process), -EINVAL, -EBADMSG.
+ * Return: 0, -EPERM (not held by the calling thread), -EINVAL, -EBADMSG.
  */
 SHMKIT_API int shmkit_mutex_unlock(shmkit_mutex *m);
 
 /**
  * shmkit_mutex_consistent() - declare the protected state repaired after
  * -EOWNERDEAD; the mutex stays locked.
- * Return: 0, -EINVAL (not held by this process after -EOWNERDEAD), -EBADMSG.
+ * Return: 0, -EINVAL (not held by the calling thread after -EOWNERDEAD), -EBADMSG.
  */
 SHMKIT_API int shmkit_mutex_consistent(shmkit_mutex *m);
 

@@ -7,7 +7,8 @@
 #include <sys/types.h>
 
 /*
- * A liveness token is a non-zero 31-bit number naming one process: a slot
+ * A liveness token is a non-zero 31-bit number naming one process (or one
+ * thread, see shmkit__thread_token): a slot
  * of the machine-wide liveness table (bits 0..15: slot + 1) and the slot's
  * generation when the process took it (bits 16..30). The process holds an
  * OFD write lock on the token's byte of the table file, which the kernel
@@ -26,6 +27,13 @@
  * Thread-safe.
  */
 int shmkit__self_token(uint32_t *token);
+
+/*
+ * The calling thread's token, for ownership (mutexes): registered on the
+ * thread's first use, dead when the thread exits (or its process does).
+ * Fast path: a thread-local read. Return 0, -ENOSPC, -EACCES, -errno.
+ */
+int shmkit__thread_token(uint32_t *token);
 
 /*
  * Is the process behind @token alive? Return 1 alive, 0 dead (exited,

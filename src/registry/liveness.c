@@ -47,6 +47,44 @@ static int check_fd = -1; /* another description, to test locks with */
  * The child closes its copies (closing a shared description's duplicate
  * releases nothing) and registers anew when it needs a token.
  */
+/*
+ * Thread tokens: a thread that holds a mutex is its owner, as with robust
+ * pthread mutexes, so each such thread registers a token of its own through
+ * a description of its own. The description is closed when the thread exits
+ * (key destructor), which kills the token; the process's exit closes all.
+ */
+#define TLS __attribute__((tls_model("initial-exec")))
+static _Thread_local uint32_t thread_token TLS;
+static _Thread_local int thread_fd TLS = -1;
+static pthread_key_t thread_key;
+static int thread_fds[1024]; /* live threads' descriptions, for fork */
+static unsigned n_thread_fds;
+
+static void
+forget_thread_fd(int fd)
+{
+	for (unsigned i = 0; i < n_thread_fds; i++) {
+		if (thread_fds[i] == fd) {
+			thread_fds[i] = thread_fds[--n_thread_fds];
+			return;
+		}
+	}
+}
+
+static void
+thread_exit(void *unused)
+{
+	(void)unused;
+	pthread_mutex_lock(&reg_lock);
+	if (thread_fd >= 0) {
+		forget_thread_fd(thread_fd);
+		close(thread_fd);
+		thread_fd = -1;
+		thread_token = 0;
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
 static void
 after_fork_child(void)
 {
@@ -54,6 +92,14 @@ after_fork_child(void)
 		close(lock_fd);
 		lock_fd = -1;
 	}
+	/* The parent's threads are not here, but their descriptions are: left
+	 * open they would keep those tokens alive after the parent dies. */
+	for (unsigned i = 0; i < n_thread_fds; i++) {
+		close(thread_fds[i]);
+	}
+	n_thread_fds = 0;
+	thread_fd = -1;
+	thread_token = 0;
 	atomic_store_explicit(&self_token, 0, memory_order_relaxed);
 	pthread_mutex_init(&reg_lock, NULL);
 }
@@ -61,6 +107,7 @@ after_fork_child(void)
 static void
 init_once(void)
 {
+	pthread_key_create(&thread_key, thread_exit);
 	pthread_atfork(NULL, NULL, after_fork_child);
 }
 
@@ -113,18 +160,12 @@ get_check_fd(void)
 	return check_fd;
 }
 
+/* Take a free slot with locks held through @fd. Called with reg_lock held. */
 static int
-register_self(uint32_t *out)
+register_on(int fd, uint32_t *out)
 {
 	struct flock fl;
 	pid_t pid = getpid();
-	if (lock_fd < 0) {
-		int fd = open_table(O_RDWR);
-		if (fd < 0) {
-			return fd;
-		}
-		lock_fd = fd;
-	}
 	int rc = get_check_fd();
 	if (rc < 0) {
 		return rc;
@@ -133,7 +174,7 @@ register_self(uint32_t *out)
 	for (uint32_t i = 0; i < PROBES; i++) {
 		uint32_t slot = (first + i) % SHMKIT_TOKEN_SLOTS;
 		uint64_t base = (uint64_t)slot << 16;
-		if (lock_byte(lock_fd, F_OFD_SETLK, F_WRLCK, base, &fl) != 0) {
+		if (lock_byte(fd, F_OFD_SETLK, F_WRLCK, base, &fl) != 0) {
 			if (errno == EAGAIN || errno == EACCES) {
 				continue; /* taken by a live process */
 			}
@@ -141,17 +182,17 @@ register_self(uint32_t *out)
 		}
 		struct record r;
 		memset(&r, 0, sizeof(r));
-		if (pread(lock_fd, &r, sizeof(r), (off_t)slot * sizeof(r)) < 0) {
+		if (pread(fd, &r, sizeof(r), (off_t)slot * sizeof(r)) < 0) {
 			r.gen = 0;
 		}
 		uint32_t gen = r.gen % GEN_MAX + 1; /* 1..GEN_MAX, never the last one */
 		r.gen = gen;
 		r.pid = (int32_t)pid;
 		r.start = shmkit__self_start_time();
-		if (pwrite(lock_fd, &r, sizeof(r), (off_t)slot * sizeof(r)) != (ssize_t)sizeof(r) ||
-		    lock_byte(lock_fd, F_OFD_SETLK, F_WRLCK, base | gen, &fl) != 0) {
+		if (pwrite(fd, &r, sizeof(r), (off_t)slot * sizeof(r)) != (ssize_t)sizeof(r) ||
+		    lock_byte(fd, F_OFD_SETLK, F_WRLCK, base | gen, &fl) != 0) {
 			rc = errno != 0 ? -errno : -EIO;
-			lock_byte(lock_fd, F_OFD_SETLK, F_UNLCK, base, &fl);
+			lock_byte(fd, F_OFD_SETLK, F_UNLCK, base, &fl);
 			return rc;
 		}
 		*out = (slot + 1) | (gen << 16);
@@ -172,8 +213,15 @@ shmkit__self_token(uint32_t *token)
 	pthread_mutex_lock(&reg_lock);
 	t = atomic_load_explicit(&self_token, memory_order_relaxed);
 	int rc = 0;
-	if (t == 0) {
-		rc = register_self(&t);
+	if (t == 0 && lock_fd < 0) {
+		rc = open_table(O_RDWR);
+		if (rc >= 0) {
+			lock_fd = rc;
+			rc = 0;
+		}
+	}
+	if (t == 0 && rc == 0) {
+		rc = register_on(lock_fd, &t);
 		if (rc == 0) {
 			/* Release pairs with the acquire load above. */
 			atomic_store_explicit(&self_token, t, memory_order_release);
@@ -183,6 +231,41 @@ shmkit__self_token(uint32_t *token)
 	if (rc == 0) {
 		*token = t;
 	}
+	return rc;
+}
+
+int
+shmkit__thread_token(uint32_t *token)
+{
+	if (thread_token != 0) {
+		*token = thread_token;
+		return 0;
+	}
+	pthread_once(&once, init_once);
+	pthread_mutex_lock(&reg_lock);
+	int rc = 0;
+	if (n_thread_fds == sizeof(thread_fds) / sizeof(thread_fds[0])) {
+		rc = -ENOSPC;
+	}
+	int fd = rc == 0 ? open_table(O_RDWR) : rc;
+	uint32_t t = 0;
+	if (fd < 0) {
+		rc = fd;
+	} else {
+		rc = register_on(fd, &t);
+		if (rc != 0) {
+			close(fd);
+		}
+	}
+	if (rc == 0) {
+		thread_fds[n_thread_fds++] = fd;
+		thread_fd = fd;
+		thread_token = t;
+		/* Any non-NULL value makes the destructor run at thread exit. */
+		pthread_setspecific(thread_key, &thread_fd);
+		*token = t;
+	}
+	pthread_mutex_unlock(&reg_lock);
 	return rc;
 }
 

@@ -108,7 +108,7 @@ lock(shmkit_mutex *m, const struct timespec *deadline, int try_only)
 	if (shmkit__ts_check(deadline) != 0) {
 		return -EINVAL;
 	}
-	rc = shmkit__self_token(&me);
+	rc = shmkit__thread_token(&me);
 	if (rc != 0) {
 		return rc;
 	}
@@ -191,7 +191,7 @@ shmkit__mutex_held(const shmkit_mutex *m)
 	if (rc != 0) {
 		return rc;
 	}
-	rc = shmkit__self_token(&me);
+	rc = shmkit__thread_token(&me);
 	if (rc != 0) {
 		return rc;
 	}
