@@ -13,6 +13,13 @@ extern "C" {
 #define SHMKIT_API
 #endif
 
+/* Alignment of opaque storage, spelled for C11 and for C++ alike. */
+#ifdef __cplusplus
+#define SHMKIT_ALIGNAS(n) alignas(n)
+#else
+#define SHMKIT_ALIGNAS(n) _Alignas(n)
+#endif
+
 /**
  * shmkit_strerror() - describe a shmkit return code.
  * @err: a negative errno returned by a shmkit function (a positive errno is

@@ -6,5 +6,6 @@
 #include <shmkit/version.h>
 #include <shmkit/common.h>
 #include <shmkit/segment.h>
+#include <shmkit/sync.h>
 
 #endif /* SHMKIT_SHMKIT_H */

@@ -40,22 +40,22 @@ extern "C" {
 
 /** A robust, process-shared mutex. */
 typedef struct shmkit_mutex {
-	_Alignas(64) unsigned char opaque_[64];
+	SHMKIT_ALIGNAS(64) unsigned char opaque_[64];
 } shmkit_mutex;
 
 /** A counting semaphore. */
 typedef struct shmkit_sem {
-	_Alignas(64) unsigned char opaque_[64];
+	SHMKIT_ALIGNAS(64) unsigned char opaque_[64];
 } shmkit_sem;
 
 /** A 32-bit sequence that waiters watch for a change. */
 typedef struct shmkit_event {
-	_Alignas(64) unsigned char opaque_[64];
+	SHMKIT_ALIGNAS(64) unsigned char opaque_[64];
 } shmkit_event;
 
 /** A condition variable used with shmkit_mutex. */
 typedef struct shmkit_cond {
-	_Alignas(64) unsigned char opaque_[64];
+	SHMKIT_ALIGNAS(64) unsigned char opaque_[64];
 } shmkit_cond;
 
 /** Largest semaphore value (post beyond it gives -EOVERFLOW). */
@@ -93,7 +93,8 @@ SHMKIT_API int shmkit_mutex_init(shmkit_mutex *m);
  * the mutex unrecoverable. A holder's death is noticed within about 100 ms.
  *
  * Return: 0; -EOWNERDEAD (locked, previous holder died); -ENOTRECOVERABLE
- * (not locked: the mutex was abandoned in an inconsistent state); -EDEADLK
+ * (not locked: the mutex was abandoned in an inconsistent state); -EBADMSG
+ * (the lock word holds no valid owner: overwritten); -EDEADLK
  * (already held by the calling thread); -EINVAL; -EBADMSG (not a valid mutex);
  * -ENOSPC/-EACCES (this process could not register in the liveness table).
  * Thread-safe and process-safe. The mutex is held by the calling thread,
@@ -210,10 +211,13 @@ SHMKIT_API int shmkit_cond_init(shmkit_cond *c);
 
 /**
  * shmkit_cond_wait() - unlock @m, sleep until signalled, lock @m again.
- * As with any condition variable, re-check the predicate after return.
+ * Returns after a signal or broadcast that came after the unlock (never on
+ * a stray wake-up or EINTR alone); as with any condition variable, re-check
+ * the predicate after return, since another thread may have consumed it.
+ *
  * Return: 0; or what relocking returned (-EOWNERDEAD: locked, the previous
- * holder died; -ENOTRECOVERABLE: not locked); -EPERM (@m not held by this
- * process); -EINVAL; -EBADMSG.
+ * holder died; -ENOTRECOVERABLE: not locked); -EPERM (@m not held by the
+ * calling thread); -EINVAL; -EBADMSG.
  */
 SHMKIT_API int shmkit_cond_wait(shmkit_cond *c, shmkit_mutex *m);
 

@@ -79,11 +79,9 @@ shmkit_cond_timedwait(shmkit_cond *c, shmkit_mutex *m, const struct timespec *de
 			timed_out = 1;
 			break;
 		}
-		rc = shmkit__futex_wait(&x->seq, seen, deadline);
-		if (rc == 0) {
-			break; /* woken (or spuriously: callers re-check anyway) */
-		}
-		/* -EINTR: wait on; -EAGAIN: seq moved; -ETIMEDOUT: loop decides. */
+		/* Only a changed sequence ends the wait: a wake-up that left it
+		 * as it was (a stray FUTEX_WAKE, EINTR) was not a signal. */
+		(void)shmkit__futex_wait(&x->seq, seen, deadline);
 	}
 	atomic_fetch_sub_explicit(&x->waiters, 1, memory_order_seq_cst);
 	/* The mutex is taken again whatever happened, as pthread does. */

@@ -135,7 +135,13 @@ lock(shmkit_mutex *m, const struct timespec *deadline, int try_only)
 		if (owner == me) {
 			return -EDEADLK;
 		}
-		if (shmkit__token_alive(owner) == 0) {
+		rc = shmkit__token_alive(owner);
+		if (rc == -EINVAL) {
+			/* No shmkit locker writes a malformed token (nor WAITERS
+			 * with no owner): the word was overwritten. */
+			return -EBADMSG;
+		}
+		if (rc == 0) {
 			rc = take_over(x, w, me);
 			if (rc != 0) {
 				return rc;
