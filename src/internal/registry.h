@@ -10,8 +10,8 @@
  * A liveness token is a non-zero 31-bit number naming one process (or one
  * thread, see shmkit__thread_token): a slot
  * of the machine-wide liveness table (bits 0..15: slot + 1) and the slot's
- * generation when the process took it (bits 16..30). The process holds an
- * OFD write lock on the token's byte of the table file, which the kernel
+ * generation when the process took it (bits 16..30). The process holds a
+ * POSIX record lock on the token's byte of the table file, which the kernel
  * drops when the process exits, however it exits (RELIABILITY rule 2): so
  * "alive" never depends on PIDs, which are reused and differ across PID
  * namespaces. Bit 31 is always clear, so a token fits beside a flag bit in a
@@ -38,7 +38,7 @@ int shmkit__thread_token(uint32_t *token);
 /*
  * Is the process behind @token alive? Return 1 alive, 0 dead (exited,
  * zombie, or the slot was taken over since), -EINVAL for 0 or a malformed
- * token. Costs one fcntl(F_OFD_GETLK).
+ * token. Costs one fcntl(F_GETLK).
  */
 int shmkit__token_alive(uint32_t token);
 

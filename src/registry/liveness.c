@@ -17,15 +17,26 @@
  * only; liveness itself is in the locks, which nobody can forge.
  *
  * Slot s owns the byte range [s << 16, (s + 1) << 16) of the lock space
- * (locks may lie beyond the end of a file). Its holder keeps two OFD write
+ * (locks may lie beyond the end of a file). Its holder keeps two write
  * locks: byte s << 16 (the slot is taken) and byte (s << 16) | gen (the
  * token), where gen moves on at every new holder. A token whose byte is
  * not locked is dead: its process exited, or was never there. A new holder
  * of the slot locks another byte, so an old token never reads alive again.
+ *
+ * The locks are classic POSIX record locks, owned by the process: the
+ * kernel drops them when the process exits, and a forked child does not
+ * inherit them (an OFD lock would be shared with the child from the fork
+ * until the child closed its copy, and in that window a dead parent's
+ * token would still read alive). Their one trap, that closing any
+ * descriptor of the file drops all of the process's locks on it, is
+ * avoided by keeping one descriptor open for the life of the process.
+ * F_GETLK does not report the caller's own locks, so the tokens this
+ * process holds are kept in a list and answered from it.
  */
 #define TABLE_PATH "/dev/shm/.shmkit-liveness"
 #define GEN_MAX    0x7fffu
 #define PROBES     4096u
+#define MAX_OWN    1024u /* tokens one process holds: itself and its threads */
 
 struct record {
 	uint32_t gen;
@@ -36,37 +47,52 @@ _Static_assert(sizeof(struct record) == 16, "liveness record size");
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-/* Our token; 0 until registered. Acquire/release pairs with register_self. */
+/* Our process token; 0 until registered. Release/acquire: see self_token. */
 static _Atomic uint32_t self_token;
-static int lock_fd = -1;  /* the description that holds our locks */
-static int check_fd = -1; /* another description, to test locks with */
+static int table_fd = -1; /* never closed: closing would drop our locks */
+static uint32_t own[MAX_OWN];
+static unsigned n_own;
 
 /*
- * OFD locks belong to the open file description, which a forked child
- * shares: left open in the child, our token would stay locked after we die.
- * The child closes its copies (closing a shared description's duplicate
- * releases nothing) and registers anew when it needs a token.
- */
-/*
  * Thread tokens: a thread that holds a mutex is its owner, as with robust
- * pthread mutexes, so each such thread registers a token of its own through
- * a description of its own. The description is closed when the thread exits
- * (key destructor), which kills the token; the process's exit closes all.
+ * pthread mutexes, so each such thread registers a token of its own, which
+ * its exit (key destructor) unlocks; the process's exit drops all.
  */
 #define TLS __attribute__((tls_model("initial-exec")))
 static _Thread_local uint32_t thread_token TLS;
-static _Thread_local int thread_fd TLS = -1;
 static pthread_key_t thread_key;
-static int thread_fds[1024]; /* live threads' descriptions, for fork */
-static unsigned n_thread_fds;
+
+static int
+lock_byte(int cmd, short type, uint64_t off, struct flock *fl)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)off;
+	fl->l_len = 1;
+	return fcntl(table_fd, cmd, fl);
+}
 
 static void
-forget_thread_fd(int fd)
+split_unchecked(uint32_t token, uint32_t *slot, uint32_t *gen)
 {
-	for (unsigned i = 0; i < n_thread_fds; i++) {
-		if (thread_fds[i] == fd) {
-			thread_fds[i] = thread_fds[--n_thread_fds];
-			return;
+	*slot = (token & 0xffffu) - 1;
+	*gen = token >> 16;
+}
+
+/* Unlock both bytes of a token we hold and forget it. reg_lock held. */
+static void
+release_locked(uint32_t token)
+{
+	struct flock fl;
+	uint32_t slot, gen;
+	split_unchecked(token, &slot, &gen);
+	lock_byte(F_SETLK, F_UNLCK, ((uint64_t)slot << 16) | gen, &fl);
+	lock_byte(F_SETLK, F_UNLCK, (uint64_t)slot << 16, &fl);
+	for (unsigned i = 0; i < n_own; i++) {
+		if (own[i] == token) {
+			own[i] = own[--n_own];
+			break;
 		}
 	}
 }
@@ -76,29 +102,24 @@ thread_exit(void *unused)
 {
 	(void)unused;
 	pthread_mutex_lock(&reg_lock);
-	if (thread_fd >= 0) {
-		forget_thread_fd(thread_fd);
-		close(thread_fd);
-		thread_fd = -1;
+	if (thread_token != 0) {
+		release_locked(thread_token);
 		thread_token = 0;
 	}
 	pthread_mutex_unlock(&reg_lock);
 }
 
+/* The child holds none of our locks: it starts with no tokens, and with a
+ * descriptor of its own, opened when it first needs one (closing the
+ * inherited copy drops nothing, as the child holds no locks). */
 static void
 after_fork_child(void)
 {
-	if (lock_fd >= 0) {
-		close(lock_fd);
-		lock_fd = -1;
+	if (table_fd >= 0) {
+		close(table_fd);
+		table_fd = -1;
 	}
-	/* The parent's threads are not here, but their descriptions are: left
-	 * open they would keep those tokens alive after the parent dies. */
-	for (unsigned i = 0; i < n_thread_fds; i++) {
-		close(thread_fds[i]);
-	}
-	n_thread_fds = 0;
-	thread_fd = -1;
+	n_own = 0;
 	thread_token = 0;
 	atomic_store_explicit(&self_token, 0, memory_order_relaxed);
 	pthread_mutex_init(&reg_lock, NULL);
@@ -111,70 +132,67 @@ init_once(void)
 	pthread_atfork(NULL, NULL, after_fork_child);
 }
 
+/* Open the table once. reg_lock held. */
 static int
-lock_byte(int fd, int cmd, short type, uint64_t off, struct flock *fl)
-{
-	memset(fl, 0, sizeof(*fl));
-	fl->l_type = type;
-	fl->l_whence = SEEK_SET;
-	fl->l_start = (off_t)off;
-	fl->l_len = 1;
-	return fcntl(fd, cmd, fl);
-}
-
-static int
-open_table(int flags)
+open_table(void)
 {
 	struct stat st;
-	int fd = open(TABLE_PATH, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (table_fd >= 0) {
+		return 0;
+	}
+	int fd = open(TABLE_PATH, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 	if (fd >= 0) {
 		/* Everyone must be able to lock in it; fchmod, not the umask. */
 		fchmod(fd, 0666);
-		return fd;
-	}
-	if (errno != EEXIST) {
-		return -errno;
-	}
-	fd = open(TABLE_PATH, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		return -errno;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EACCES;
-	}
-	return fd;
-}
-
-static int
-get_check_fd(void)
-{
-	/* Called with reg_lock held, or from token_alive (see there). */
-	if (check_fd < 0) {
-		int fd = open_table(O_RDONLY);
+	} else if (errno == EEXIST) {
+		fd = open(TABLE_PATH, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0) {
-			return fd;
+			return -errno;
 		}
-		check_fd = fd;
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			return -EACCES;
+		}
+	} else {
+		return -errno;
 	}
-	return check_fd;
+	table_fd = fd;
+	return 0;
 }
 
-/* Take a free slot with locks held through @fd. Called with reg_lock held. */
 static int
-register_on(int fd, uint32_t *out)
+own_slot(uint32_t slot)
+{
+	for (unsigned i = 0; i < n_own; i++) {
+		if ((own[i] & 0xffffu) == slot + 1) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Take a free slot. reg_lock held. */
+static int
+register_locked(uint32_t *out)
 {
 	struct flock fl;
 	pid_t pid = getpid();
-	int rc = get_check_fd();
-	if (rc < 0) {
+	int rc = open_table();
+	if (rc != 0) {
 		return rc;
+	}
+	if (n_own == MAX_OWN) {
+		return -ENOSPC;
 	}
 	uint32_t first = ((uint32_t)pid * 2654435761u) % SHMKIT_TOKEN_SLOTS;
 	for (uint32_t i = 0; i < PROBES; i++) {
 		uint32_t slot = (first + i) % SHMKIT_TOKEN_SLOTS;
 		uint64_t base = (uint64_t)slot << 16;
-		if (lock_byte(fd, F_OFD_SETLK, F_WRLCK, base, &fl) != 0) {
+		/* Our own locks never conflict with us: skip our slots. */
+		if (own_slot(slot)) {
+			continue;
+		}
+		if (lock_byte(F_SETLK, F_WRLCK, base, &fl) != 0) {
 			if (errno == EAGAIN || errno == EACCES) {
 				continue; /* taken by a live process */
 			}
@@ -182,20 +200,22 @@ register_on(int fd, uint32_t *out)
 		}
 		struct record r;
 		memset(&r, 0, sizeof(r));
-		if (pread(fd, &r, sizeof(r), (off_t)slot * sizeof(r)) < 0) {
+		if (pread(table_fd, &r, sizeof(r), (off_t)slot * sizeof(r)) < 0) {
 			r.gen = 0;
 		}
 		uint32_t gen = r.gen % GEN_MAX + 1; /* 1..GEN_MAX, never the last one */
 		r.gen = gen;
 		r.pid = (int32_t)pid;
 		r.start = shmkit__self_start_time();
-		if (pwrite(fd, &r, sizeof(r), (off_t)slot * sizeof(r)) != (ssize_t)sizeof(r) ||
-		    lock_byte(fd, F_OFD_SETLK, F_WRLCK, base | gen, &fl) != 0) {
+		if (pwrite(table_fd, &r, sizeof(r), (off_t)slot * sizeof(r)) !=
+			    (ssize_t)sizeof(r) ||
+		    lock_byte(F_SETLK, F_WRLCK, base | gen, &fl) != 0) {
 			rc = errno != 0 ? -errno : -EIO;
-			lock_byte(fd, F_OFD_SETLK, F_UNLCK, base, &fl);
+			lock_byte(F_SETLK, F_UNLCK, base, &fl);
 			return rc;
 		}
 		*out = (slot + 1) | (gen << 16);
+		own[n_own++] = *out;
 		return 0;
 	}
 	return -ENOSPC;
@@ -204,6 +224,8 @@ register_on(int fd, uint32_t *out)
 int
 shmkit__self_token(uint32_t *token)
 {
+	/* Acquire pairs with the release store below (and after a fork the
+	 * child's handler resets it before any thread of the child runs). */
 	uint32_t t = atomic_load_explicit(&self_token, memory_order_acquire);
 	if (t != 0) {
 		*token = t;
@@ -213,17 +235,9 @@ shmkit__self_token(uint32_t *token)
 	pthread_mutex_lock(&reg_lock);
 	t = atomic_load_explicit(&self_token, memory_order_relaxed);
 	int rc = 0;
-	if (t == 0 && lock_fd < 0) {
-		rc = open_table(O_RDWR);
-		if (rc >= 0) {
-			lock_fd = rc;
-			rc = 0;
-		}
-	}
-	if (t == 0 && rc == 0) {
-		rc = register_on(lock_fd, &t);
+	if (t == 0) {
+		rc = register_locked(&t);
 		if (rc == 0) {
-			/* Release pairs with the acquire load above. */
 			atomic_store_explicit(&self_token, t, memory_order_release);
 		}
 	}
@@ -243,26 +257,12 @@ shmkit__thread_token(uint32_t *token)
 	}
 	pthread_once(&once, init_once);
 	pthread_mutex_lock(&reg_lock);
-	int rc = 0;
-	if (n_thread_fds == sizeof(thread_fds) / sizeof(thread_fds[0])) {
-		rc = -ENOSPC;
-	}
-	int fd = rc == 0 ? open_table(O_RDWR) : rc;
 	uint32_t t = 0;
-	if (fd < 0) {
-		rc = fd;
-	} else {
-		rc = register_on(fd, &t);
-		if (rc != 0) {
-			close(fd);
-		}
-	}
+	int rc = register_locked(&t);
 	if (rc == 0) {
-		thread_fds[n_thread_fds++] = fd;
-		thread_fd = fd;
 		thread_token = t;
 		/* Any non-NULL value makes the destructor run at thread exit. */
-		pthread_setspecific(thread_key, &thread_fd);
+		pthread_setspecific(thread_key, &thread_token);
 		*token = t;
 	}
 	pthread_mutex_unlock(&reg_lock);
@@ -272,15 +272,11 @@ shmkit__thread_token(uint32_t *token)
 static int
 split(uint32_t token, uint32_t *slot, uint32_t *gen)
 {
-	if (token == 0 || (token & ~SHMKIT_TOKEN_MASK) != 0) {
+	if (token == 0 || (token & ~SHMKIT_TOKEN_MASK) != 0 || (token & 0xffffu) == 0 ||
+	    (token >> 16) == 0) {
 		return -EINVAL;
 	}
-	*slot = (token & 0xffffu);
-	*gen = token >> 16;
-	if (*slot == 0 || *gen == 0) {
-		return -EINVAL;
-	}
-	*slot -= 1;
+	split_unchecked(token, slot, gen);
 	return 0;
 }
 
@@ -294,19 +290,20 @@ shmkit__token_alive(uint32_t token)
 	}
 	pthread_once(&once, init_once);
 	pthread_mutex_lock(&reg_lock);
-	int fd = get_check_fd();
-	pthread_mutex_unlock(&reg_lock);
-	if (fd < 0) {
-		/* No table: nobody could have registered, so nobody is alive. */
-		return 0;
+	for (unsigned i = 0; i < n_own; i++) {
+		if (own[i] == token) {
+			pthread_mutex_unlock(&reg_lock);
+			return 1;
+		}
 	}
-	/*
-	 * F_OFD_GETLK through a description of our own that holds no locks:
-	 * our own token's locks (held through lock_fd) conflict with it too,
-	 * so a process sees itself alive.
-	 */
-	if (lock_byte(fd, F_OFD_GETLK, F_WRLCK, ((uint64_t)slot << 16) | gen, &fl) != 0) {
-		return -errno;
+	int rc = open_table();
+	if (rc == 0 && lock_byte(F_GETLK, F_WRLCK, ((uint64_t)slot << 16) | gen, &fl) != 0) {
+		rc = -errno;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (rc != 0) {
+		/* No table: nobody could have registered, so nobody is alive. */
+		return rc == -ENOENT ? 0 : rc;
 	}
 	return fl.l_type != F_UNLCK;
 }
@@ -321,13 +318,10 @@ shmkit__token_pid(uint32_t token, pid_t *pid)
 	}
 	pthread_once(&once, init_once);
 	pthread_mutex_lock(&reg_lock);
-	int fd = get_check_fd();
+	int rc = open_table();
+	ssize_t n = rc == 0 ? pread(table_fd, &r, sizeof(r), (off_t)slot * sizeof(r)) : -1;
 	pthread_mutex_unlock(&reg_lock);
-	if (fd < 0) {
-		return -ESRCH;
-	}
-	if (pread(fd, &r, sizeof(r), (off_t)slot * sizeof(r)) != (ssize_t)sizeof(r) ||
-	    r.gen != gen) {
+	if (n != (ssize_t)sizeof(r) || r.gen != gen) {
 		return -ESRCH;
 	}
 	*pid = r.pid;
