@@ -7,5 +7,7 @@
 #include <shmkit/common.h>
 #include <shmkit/segment.h>
 #include <shmkit/sync.h>
+#include <shmkit/semset.h>
+#include <shmkit/sysv.h>
 
 #endif /* SHMKIT_SHMKIT_H */
