@@ -22,6 +22,9 @@ uint64_t shmkit__self_start_time(void);
 int shmkit__proc_start_epoch(pid_t pid, int64_t *out);
 
 int64_t shmkit__realtime_ns(void);
+/* Wall-clock seconds from the coarse clock (a few ns, tick resolution):
+ * enough for second-granular times such as a semaphore set's otime. */
+int64_t shmkit__realtime_coarse_sec(void);
 int64_t shmkit__monotonic_ns(void);
 void shmkit__sleep_ns(int64_t ns);
 

@@ -35,6 +35,22 @@ int shmkit__self_token(uint32_t *token);
  */
 int shmkit__thread_token(uint32_t *token);
 
+/* The calling thread's token once registered (0 before): read inline on the
+ * fast path of lock and unlock. Initial-exec TLS: one load, no call. */
+#define SHMKIT_TLS_IE __attribute__((tls_model("initial-exec")))
+extern _Thread_local uint32_t shmkit__tls_thread_token SHMKIT_TLS_IE;
+
+static inline int
+shmkit__thread_token_fast(uint32_t *token)
+{
+	uint32_t t = shmkit__tls_thread_token;
+	if (t != 0) {
+		*token = t;
+		return 0;
+	}
+	return shmkit__thread_token(token);
+}
+
 /*
  * Is the process behind @token alive? Return 1 alive, 0 dead (exited,
  * zombie, or the slot was taken over since), -EINVAL for 0 or a malformed

@@ -111,6 +111,14 @@ shmkit__realtime_ns(void)
 }
 
 int64_t
+shmkit__realtime_coarse_sec(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+int64_t
 shmkit__monotonic_ns(void)
 {
 	return clock_ns(CLOCK_MONOTONIC);

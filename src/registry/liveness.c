@@ -58,8 +58,8 @@ static unsigned n_own;
  * pthread mutexes, so each such thread registers a token of its own, which
  * its exit (key destructor) unlocks; the process's exit drops all.
  */
-#define TLS __attribute__((tls_model("initial-exec")))
-static _Thread_local uint32_t thread_token TLS;
+_Thread_local uint32_t shmkit__tls_thread_token SHMKIT_TLS_IE;
+#define thread_token shmkit__tls_thread_token
 static pthread_key_t thread_key;
 
 static int

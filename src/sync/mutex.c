@@ -108,7 +108,7 @@ lock(shmkit_mutex *m, const struct timespec *deadline, int try_only)
 	if (shmkit__ts_check(deadline) != 0) {
 		return -EINVAL;
 	}
-	rc = shmkit__thread_token(&me);
+	rc = shmkit__thread_token_fast(&me);
 	if (rc != 0) {
 		return rc;
 	}
@@ -197,7 +197,7 @@ shmkit__mutex_held(const shmkit_mutex *m)
 	if (rc != 0) {
 		return rc;
 	}
-	rc = shmkit__thread_token(&me);
+	rc = shmkit__thread_token_fast(&me);
 	if (rc != 0) {
 		return rc;
 	}
@@ -209,11 +209,30 @@ shmkit__mutex_held(const shmkit_mutex *m)
 SHMKIT_API int
 shmkit_mutex_unlock(shmkit_mutex *m)
 {
-	int rc = shmkit__mutex_held(m);
-	if (rc <= 0) {
-		return rc == 0 ? -EPERM : rc;
+	uint32_t me;
+	int rc = check(m);
+	if (rc != 0) {
+		return rc;
+	}
+	rc = shmkit__thread_token_fast(&me);
+	if (rc != 0) {
+		return rc;
 	}
 	struct mutex_impl *x = (struct mutex_impl *)m;
+	/* Fast path: ours, consistent, nobody sleeping: one CAS releases it
+	 * (release pairs with the acquire of the next locker's CAS). */
+	uint32_t w = me;
+	if (atomic_load_explicit(&x->state, memory_order_relaxed) == CONSISTENT) {
+		if (atomic_compare_exchange_strong_explicit(&x->word, &w, 0, memory_order_release,
+							    memory_order_relaxed)) {
+			return 0;
+		}
+	} else {
+		w = atomic_load_explicit(&x->word, memory_order_relaxed);
+	}
+	if ((w & ~WAITERS) != me) {
+		return -EPERM;
+	}
 	int wake = 1;
 	if (atomic_load_explicit(&x->state, memory_order_relaxed) == OWNER_DIED) {
 		/* Unlocked without repair: nobody may trust the data now. */
