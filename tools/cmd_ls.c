@@ -43,7 +43,8 @@ usage(void)
 	      "Columns:\n"
 	      "  SPEC     the canonical spec that reaches the segment\n"
 	      "  BACKEND  posix, sysv or memfd\n"
-	      "  KIND     the shmkit object kind (\"segment\", or a number), \"-\" if foreign\n"
+	      "  KIND     the shmkit object kind (\"segment\", \"semset\", or a number),\n"
+	      "           \"-\" if foreign\n"
 	      "  SIZE     bytes of the whole object\n"
 	      "  MODE     permission bits\n"
 	      "  OWNER    owner's user name (or uid)\n"
@@ -103,8 +104,8 @@ kind_label(const shmkit_segment_info *info, char *buf, size_t len)
 	if (!info->is_shmkit) {
 		return "-";
 	}
-	if (info->kind == SHMKIT_KIND_SEGMENT) {
-		return "segment";
+	if (cli_kind_name(info->kind) != NULL) {
+		return cli_kind_name(info->kind);
 	}
 	snprintf(buf, len, "%u", (unsigned)info->kind);
 	return buf;
@@ -117,18 +118,18 @@ print_table(const struct listing *l)
 	size_t i;
 	int rc = 0;
 
-	cli_table_init(&t, 9, "lllrllrrl");
+	cli_table_init(&t, 10, "lllrllrrll");
 	{
-		static const char *const head[] = {"SPEC",  "BACKEND", "KIND",   "SIZE", "MODE",
-						   "OWNER", "CPID",    "NATTCH", "STATE"};
+		static const char *const head[] = {"SPEC",  "BACKEND", "KIND",   "SIZE",  "MODE",
+						   "OWNER", "CPID",    "NATTCH", "STATE", "DETAIL"};
 
 		rc = cli_table_add(&t, head);
 	}
 	for (i = 0; rc == 0 && i < l->n; i++) {
 		const shmkit_segment_info *in = &l->items[i];
 		char kind[32], size[32], mode[16], owner[256], cpid[48];
-		char nattch[32], state[64];
-		const char *row[9];
+		char nattch[32], state[64], detail[128];
+		const char *row[10];
 
 		snprintf(size, sizeof(size), "%" PRIu64, in->size);
 		snprintf(mode, sizeof(mode), "%04o", (unsigned)in->mode);
@@ -156,6 +157,12 @@ print_table(const struct listing *l)
 		row[6] = cpid;
 		row[7] = nattch;
 		row[8] = state;
+		if (in->is_shmkit && in->kind == SHMKIT_KIND_SEMSET &&
+		    cli_semset_summary(in, detail, sizeof(detail)) == 0) {
+			row[9] = detail;
+		} else {
+			row[9] = "";
+		}
 		rc = cli_table_add(&t, row);
 	}
 	if (rc < 0) {

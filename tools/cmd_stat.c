@@ -139,8 +139,8 @@ print_text(const shmkit_segment_info *in, int raw)
 	} else {
 		if (!in->is_shmkit) {
 			line("kind", "-");
-		} else if (in->kind == SHMKIT_KIND_SEGMENT) {
-			printf("kind: %u (segment)\n", (unsigned)in->kind);
+		} else if (cli_kind_name(in->kind) != NULL) {
+			printf("kind: %u (%s)\n", (unsigned)in->kind, cli_kind_name(in->kind));
 		} else {
 			printf("kind: %u\n", (unsigned)in->kind);
 		}
@@ -249,10 +249,20 @@ cmd_stat(int argc, char **argv)
 	/* The library fills spec; make sure it is a string whatever happens. */
 	info.spec[sizeof(info.spec) - 1] = '\0';
 	if (json) {
-		cli_json_info(stdout, &info, 0);
-		fputc('\n', stdout);
+		cli_json_info_fields(stdout, &info, 0);
+		if (info.is_shmkit && info.kind == SHMKIT_KIND_SEMSET) {
+			rc = cli_semset_print(&info, 1);
+		}
+		fputs("\n}\n", stdout);
 	} else {
 		print_text(&info, raw);
+		if (info.is_shmkit && info.kind == SHMKIT_KIND_SEMSET) {
+			rc = cli_semset_print(&info, 0);
+		}
+	}
+	if (rc < 0) {
+		cli_err(CMD, "%s: semaphores: %s", spec, shmkit_strerror(rc));
+		return CLI_EXIT_FAIL;
 	}
 	if (fflush(stdout) != 0) {
 		cli_err(CMD, "write error: %s", strerror(errno));

@@ -426,7 +426,7 @@ json_bool(FILE *f, int indent, int *first, const char *key, int v)
 }
 
 void
-cli_json_info(FILE *f, const shmkit_segment_info *info, int indent)
+cli_json_info_fields(FILE *f, const shmkit_segment_info *info, int indent)
 {
 	char buf[256];
 	int first = 1;
@@ -439,6 +439,8 @@ cli_json_info(FILE *f, const shmkit_segment_info *info, int indent)
 	json_str(f, indent, &first, "header_error_text",
 		 info->header_error ? shmkit_strerror(info->header_error) : "");
 	json_u64(f, indent, &first, "kind", info->kind);
+	json_str(f, indent, &first, "kind_name",
+		 info->is_shmkit && cli_kind_name(info->kind) ? cli_kind_name(info->kind) : "");
 	json_u64(f, indent, &first, "state", info->state);
 	json_str(f, indent, &first, "state_name", cli_state_label(info));
 	json_u64(f, indent, &first, "layout_version", info->layout_version);
@@ -466,6 +468,12 @@ cli_json_info(FILE *f, const shmkit_segment_info *info, int indent)
 	json_i64(f, indent, &first, "dtime", info->dtime);
 	json_i64(f, indent, &first, "ctime", info->ctime);
 	json_i64(f, indent, &first, "mtime", info->mtime);
+}
+
+void
+cli_json_info(FILE *f, const shmkit_segment_info *info, int indent)
+{
+	cli_json_info_fields(f, info, indent);
 	fprintf(f, "\n%*s}", indent, "");
 }
 
@@ -534,10 +542,16 @@ cli_table_print(const struct cli_table *t, FILE *f)
 		}
 	}
 	for (r = 0; r < t->nrows; r++) {
-		for (c = 0; c < t->ncols; c++) {
+		/* Empty trailing cells print nothing, so no line ends in blanks. */
+		size_t ncols = t->ncols;
+
+		while (ncols > 1 && t->cells[r * t->ncols + ncols - 1][0] == '\0') {
+			ncols--;
+		}
+		for (c = 0; c < ncols; c++) {
 			const char *cell = t->cells[r * t->ncols + c];
 			int w = (int)width[c];
-			int last = c + 1 == t->ncols;
+			int last = c + 1 == ncols;
 
 			if (c > 0) {
 				fputs("  ", f);

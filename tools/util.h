@@ -95,6 +95,19 @@ void cli_json_info(FILE *f, const shmkit_segment_info *info, int indent);
  */
 const char *cli_state_label(const shmkit_segment_info *info);
 
+/* cli_json_info() without the closing brace, for callers that add keys. */
+void cli_json_info_fields(FILE *f, const shmkit_segment_info *info, int indent);
+
+/* "segment", "semset", or NULL for a kind this tool does not know. */
+const char *cli_kind_name(uint32_t kind);
+
+/* One line about a semaphore set for ls; 0 or a negative errno. */
+int cli_semset_summary(const shmkit_segment_info *info, char *buf, size_t len);
+
+/* The semaphores of a set for stat: text lines, or a ",\n  \"semset\": {...}"
+ * JSON member when @json. Return 0 or a negative errno. */
+int cli_semset_print(const shmkit_segment_info *info, int json);
+
 /* A small text table: left- or right-aligned columns, two spaces apart. */
 struct cli_table {
 	size_t ncols;

@@ -77,7 +77,7 @@ done
 
 # ls: text and JSON.
 expect 0 "$SHMKIT" ls
-out_has '^SPEC  *BACKEND  *KIND  *SIZE  *MODE  *OWNER  *CPID  *NATTCH  *STATE$'
+out_has '^SPEC  *BACKEND  *KIND  *SIZE  *MODE  *OWNER  *CPID  *NATTCH  *STATE  *DETAIL$'
 grep -F -e "$spec " "$TMP/out" >"$TMP/row" || fail "ls does not list $spec"
 grep -q ' posix  *segment  *[0-9][0-9]*  *0640  ' "$TMP/row" || fail "ls row: $(cat "$TMP/row")"
 grep -q '(dead)  *-  *ready$' "$TMP/row" || fail "ls row: $(cat "$TMP/row")"

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/* What ls and stat show inside objects of a known kind (semaphore sets). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <shmkit/shmkit.h>
+
+#include "util.h"
+
+const char *
+cli_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case SHMKIT_KIND_SEGMENT:
+		return "segment";
+	case SHMKIT_KIND_SEMSET:
+		return "semset";
+	default:
+		return NULL;
+	}
+}
+
+int
+cli_semset_summary(const shmkit_segment_info *info, char *buf, size_t len)
+{
+	shmkit_semset *s = NULL;
+	shmkit_semset_info si;
+	int rc;
+
+	if (!info->is_shmkit || info->kind != SHMKIT_KIND_SEMSET) {
+		return -EINVAL;
+	}
+	rc = shmkit_semset_open(&s, info->spec);
+	if (rc == 0) {
+		rc = shmkit_semset_stat(s, &si);
+	}
+	if (rc == 0) {
+		snprintf(buf, len, "nsems=%u undo=%u dead-undo=%u", (unsigned)si.nsems,
+			 (unsigned)si.undo_records, (unsigned)si.dead_undo_records);
+	}
+	shmkit_semset_close(s);
+	return rc;
+}
+
+/* One semaphore per line: value, last pid, waiters for increase and zero. */
+int
+cli_semset_print(const shmkit_segment_info *info, int json)
+{
+	shmkit_semset *s = NULL;
+	shmkit_semset_info si;
+	unsigned short *vals = NULL;
+	int rc;
+
+	rc = shmkit_semset_open(&s, info->spec);
+	if (rc == 0) {
+		rc = shmkit_semset_stat(s, &si);
+	}
+	if (rc == 0) {
+		vals = calloc(si.nsems ? si.nsems : 1, sizeof(*vals));
+		rc = vals == NULL ? -ENOMEM : shmkit_semset_getall(s, vals);
+	}
+	if (rc != 0) {
+		shmkit_semset_close(s);
+		free(vals);
+		return rc;
+	}
+	if (json) {
+		printf(",\n  \"semset\": {\"nsems\": %u, \"undo_records\": %u, "
+		       "\"dead_undo_records\": %u, \"otime\": %" PRId64 ", \"sems\": [",
+		       (unsigned)si.nsems, (unsigned)si.undo_records,
+		       (unsigned)si.dead_undo_records, si.otime);
+	} else {
+		printf("semset_nsems: %u\n", (unsigned)si.nsems);
+		printf("semset_undo_records: %u (%u of dead processes, not yet applied)\n",
+		       (unsigned)si.undo_records, (unsigned)si.dead_undo_records);
+		printf("semset_sems: NUM VALUE PID NCNT ZCNT\n");
+	}
+	for (unsigned i = 0; i < si.nsems; i++) {
+		int pid = shmkit_semset_getpid(s, i);
+		int ncnt = shmkit_semset_getncnt(s, i);
+		int zcnt = shmkit_semset_getzcnt(s, i);
+
+		if (json) {
+			printf("%s{\"num\": %u, \"value\": %u, \"pid\": %d, \"ncnt\": %d, "
+			       "\"zcnt\": %d}",
+			       i ? ", " : "", i, (unsigned)vals[i], pid, ncnt, zcnt);
+		} else {
+			printf("  %u %u %d %d %d\n", i, (unsigned)vals[i], pid, ncnt, zcnt);
+		}
+	}
+	if (json) {
+		printf("]}");
+	}
+	free(vals);
+	shmkit_semset_close(s);
+	return 0;
+}
