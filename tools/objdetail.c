@@ -54,6 +54,9 @@ cli_semset_print(const shmkit_segment_info *info, int json)
 	unsigned short *vals = NULL;
 	int rc;
 
+	/* Reading the values applies the adjustments of dead SEM_UNDO holders
+	 * first (as any operation on the set does), so the counts are taken
+	 * after it, consistent with the values shown. */
 	rc = shmkit_semset_open(&s, info->spec);
 	if (rc == 0) {
 		rc = shmkit_semset_stat(s, &si);
@@ -61,6 +64,9 @@ cli_semset_print(const shmkit_segment_info *info, int json)
 	if (rc == 0) {
 		vals = calloc(si.nsems ? si.nsems : 1, sizeof(*vals));
 		rc = vals == NULL ? -ENOMEM : shmkit_semset_getall(s, vals);
+	}
+	if (rc == 0) {
+		rc = shmkit_semset_stat(s, &si);
 	}
 	if (rc != 0) {
 		shmkit_semset_close(s);
