@@ -1479,7 +1479,8 @@ mark_removed(shmkit_semset *s, struct wakes *wk)
 int
 shmkit__semset_mark_removed(shmkit_semset *s)
 {
-	struct wakes wk = {0};
+	struct wakes wk;
+	wk.n = 0; /* not the whole array: it is large and hot */
 	int rc = ss_lock(s);
 	if (rc != 0) {
 		return rc;
@@ -1704,9 +1705,15 @@ SHMKIT_API int
 shmkit_semset_op(shmkit_semset *s, const shmkit_sembuf *sops, size_t nops,
 		 const struct timespec *deadline, unsigned flags)
 {
-	static _Thread_local struct attempt a;
-	static _Thread_local struct ss_op ops[SHMKIT_SEMOPM];
-	static _Thread_local uint16_t nums[SHMKIT_SEMOPM];
+	/* Scratch too large for the stack, per thread; one TLS lookup. */
+	static _Thread_local struct {
+		struct attempt a;
+		struct ss_op ops[SHMKIT_SEMOPM];
+		uint16_t nums[SHMKIT_SEMOPM];
+	} scratch;
+	struct attempt *const ap = &scratch.a;
+	struct ss_op *const ops = scratch.ops;
+	uint16_t *const nums = scratch.nums;
 	int rc = check_handle(s);
 	if (rc != 0) {
 		return rc;
@@ -1742,7 +1749,8 @@ shmkit_semset_op(shmkit_semset *s, const shmkit_sembuf *sops, size_t nops,
 			return rc;
 		}
 	}
-	struct wakes wk = {0};
+	struct wakes wk;
+	wk.n = 0; /* not the whole array: it is large and hot */
 	rc = begin(s);
 	if (rc != 0) {
 		return rc;
@@ -1766,11 +1774,11 @@ shmkit_semset_op(shmkit_semset *s, const shmkit_sembuf *sops, size_t nops,
 	int why = 0;
 	while (rc == 0) {
 		int rec = undo_find(s, ptoken);
-		rc = attempt_ops(s, ops, (uint32_t)nops, rec, &a);
+		rc = attempt_ops(s, ops, (uint32_t)nops, rec, ap);
 		if (rc == 0) {
 			struct tx t;
 			tx_begin(&t, s);
-			rc = attempt_record(s, &t, &a, rec, ptoken, self_pid());
+			rc = attempt_record(s, &t, ap, rec, ptoken, self_pid());
 			if (rc == -ENOSPC) {
 				/* The table is full: reclaim dead processes'
 				 * records and try once more. */
@@ -1859,7 +1867,8 @@ shmkit_semset_op(shmkit_semset *s, const shmkit_sembuf *sops, size_t nops,
 SHMKIT_API int
 shmkit_semset_getval(shmkit_semset *s, unsigned idx)
 {
-	struct wakes wk = {0};
+	struct wakes wk;
+	wk.n = 0; /* not the whole array: it is large and hot */
 	int rc = check_handle(s);
 	if (rc == 0) {
 		rc = begin(s);
@@ -1913,7 +1922,8 @@ clear_adj_one(shmkit_semset *s, struct tx *t, uint32_t i)
 SHMKIT_API int
 shmkit_semset_setval(shmkit_semset *s, unsigned idx, int value)
 {
-	struct wakes wk = {0};
+	struct wakes wk;
+	wk.n = 0; /* not the whole array: it is large and hot */
 	int rc = check_handle(s);
 	if (rc != 0) {
 		return rc;
@@ -1952,7 +1962,8 @@ shmkit_semset_setval(shmkit_semset *s, unsigned idx, int value)
 SHMKIT_API int
 shmkit_semset_getall(shmkit_semset *s, unsigned short *values)
 {
-	struct wakes wk = {0};
+	struct wakes wk;
+	wk.n = 0; /* not the whole array: it is large and hot */
 	int rc = check_handle(s);
 	if (rc == 0) {
 		rc = begin(s);
@@ -1983,7 +1994,8 @@ shmkit_semset_getall(shmkit_semset *s, unsigned short *values)
 SHMKIT_API int
 shmkit_semset_setall(shmkit_semset *s, const unsigned short *values)
 {
-	struct wakes wk = {0};
+	struct wakes wk;
+	wk.n = 0; /* not the whole array: it is large and hot */
 	int rc = check_handle(s);
 	if (rc == 0) {
 		rc = begin(s);
@@ -2026,7 +2038,8 @@ shmkit_semset_setall(shmkit_semset *s, const unsigned short *values)
 SHMKIT_API int
 shmkit_semset_getpid(shmkit_semset *s, unsigned idx)
 {
-	struct wakes wk = {0};
+	struct wakes wk;
+	wk.n = 0; /* not the whole array: it is large and hot */
 	int rc = check_handle(s);
 	if (rc == 0) {
 		rc = begin(s);
@@ -2064,7 +2077,8 @@ static int
 count_waiters(shmkit_semset *s, unsigned idx, int zero)
 {
 	static _Thread_local struct attempt a;
-	struct wakes wk = {0};
+	struct wakes wk;
+	wk.n = 0; /* not the whole array: it is large and hot */
 	int rc = check_handle(s);
 	if (rc == 0) {
 		rc = begin(s);
@@ -2136,7 +2150,8 @@ shmkit_semset_stat(shmkit_semset *s, shmkit_semset_info *info)
 int
 shmkit__semset_stat(shmkit_semset *s, shmkit_semset_info *info, int check)
 {
-	struct wakes wk = {0};
+	struct wakes wk;
+	wk.n = 0; /* not the whole array: it is large and hot */
 	int rc = check_handle(s);
 	if (rc == 0 && info == NULL) {
 		rc = -EFAULT;
@@ -2181,7 +2196,8 @@ shmkit__semset_stat(shmkit_semset *s, shmkit_semset_info *info, int check)
 SHMKIT_API int
 shmkit_semset_set_perm(shmkit_semset *s, long mode, long uid, long gid)
 {
-	struct wakes wk = {0};
+	struct wakes wk;
+	wk.n = 0; /* not the whole array: it is large and hot */
 	int rc = check_handle(s);
 	if (rc != 0) {
 		return rc;
