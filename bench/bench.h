@@ -88,6 +88,13 @@ struct bench_transport {
 	 */
 	ssize_t (*recv)(void *ctx, void *buf, size_t len);
 	/*
+	 * Optional (NULL for none): check, in the parent once the child has
+	 * exited normally, that the transport ended as a clean run leaves it
+	 * (for a semaphore: every count consumed, so no wake-up was
+	 * duplicated). Return 0, or a negative errno with the reason in why.
+	 */
+	int (*end_check)(void *ctx, char *why, size_t whylen);
+	/*
 	 * Release everything setup() created, in the parent, once the child is
 	 * gone. It must be idempotent and async-signal-safe (close, munmap,
 	 * msgctl, mq_unlink only), because the watchdog and the failure paths
@@ -115,6 +122,7 @@ struct bench_plan {
 	int pinned;             /* parent and child pinned? */
 	int cpu_parent;
 	int cpu_child;
+	unsigned rounds; /* shmkit-bench-sync: ping-pong rounds (rows interleaved) */
 };
 
 /* Result of one latency measurement (runner.c). */
@@ -169,6 +177,12 @@ void bench_run_latency(const struct bench_plan *plan, const struct bench_transpo
 		       struct bench_latency *out);
 void bench_run_tput(const struct bench_plan *plan, const struct bench_transport *t, size_t size,
 		    struct bench_tput *out);
+/* The program's name, for messages ("shmkit-bench" unless set; machine.c). */
+extern const char *bench_prog;
+/* Fill in the machine description, pin this process to the first usable CPU
+ * and choose the second for the children (machine.c). */
+void bench_probe_machine(struct bench_plan *plan, struct bench_machine *m);
+
 /* Install the signal handlers that clean up after a failed or hung run. */
 void bench_runner_init(void);
 

@@ -2,12 +2,10 @@
 /* shmkit-bench: IPC latency and throughput, library and kernel side by side. */
 #include <errno.h>
 #include <getopt.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -170,82 +168,6 @@ list_transports(void)
 }
 
 static void
-cpu_model(char *out, size_t len)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[512];
-
-	snprintf(out, len, "unknown CPU");
-	if (f == NULL) {
-		return;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *colon = strchr(line, ':');
-
-		if (colon == NULL ||
-		    (strncmp(line, "model name", 10) != 0 && strncmp(line, "Model", 5) != 0)) {
-			continue;
-		}
-		colon++;
-		while (*colon == ' ' || *colon == '\t') {
-			colon++;
-		}
-		colon[strcspn(colon, "\n")] = '\0';
-		snprintf(out, len, "%s", colon);
-		break;
-	}
-	fclose(f);
-}
-
-/*
- * Pin this process (the parent of every pair) to the first usable CPU and
- * choose the second for the children. With one usable CPU the pair runs
- * unpinned, and the spinning floors yield instead of burning the slice
- * their peer needs.
- */
-static void
-choose_cpus(struct bench_plan *plan, struct bench_machine *m)
-{
-	cpu_set_t set;
-	int cpus[2], n = 0;
-
-	plan->pinned = 0;
-	CPU_ZERO(&set);
-	if (sched_getaffinity(0, sizeof(set), &set) < 0) {
-		m->cpus_allowed = 1;
-		snprintf(m->pin_note, sizeof(m->pin_note),
-			 "unpinned (sched_getaffinity failed: %s)", strerror(errno));
-		return;
-	}
-	m->cpus_allowed = CPU_COUNT(&set);
-	for (int c = 0; c < CPU_SETSIZE && n < 2; c++) {
-		if (CPU_ISSET(c, &set)) {
-			cpus[n++] = c;
-		}
-	}
-	if (n < 2) {
-		bench_set_single_cpu(1);
-		snprintf(m->pin_note, sizeof(m->pin_note),
-			 "unpinned: only one "
-			 "CPU is usable, so both processes share it and the "
-			 "spinning floors yield");
-		return;
-	}
-	CPU_ZERO(&set);
-	CPU_SET(cpus[0], &set);
-	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
-		snprintf(m->pin_note, sizeof(m->pin_note),
-			 "unpinned (sched_setaffinity failed: %s)", strerror(errno));
-		return;
-	}
-	plan->pinned = 1;
-	plan->cpu_parent = cpus[0];
-	plan->cpu_child = cpus[1];
-	snprintf(m->pin_note, sizeof(m->pin_note), "parent on CPU %d, child on CPU %d", cpus[0],
-		 cpus[1]);
-}
-
-static void
 progress(int on, const char *name, const char *what, size_t size)
 {
 	if (!on) {
@@ -279,7 +201,6 @@ main(int argc, char **argv)
 	struct bench_plan plan;
 	struct bench_machine mach;
 	struct bench_row *rows;
-	struct utsname un;
 	int selected[64] = {0};
 	int any_only = 0, json = 0, quick = 0, smoke = 0, c, show;
 	unsigned long iters = 0;
@@ -365,13 +286,7 @@ main(int argc, char **argv)
 		plan.watchdog_s = 120 + (unsigned)(n / 1000 < 86400 ? n / 1000 : 86400);
 	}
 
-	cpu_model(mach.cpu_model, sizeof(mach.cpu_model));
-	mach.cpus_online = sysconf(_SC_NPROCESSORS_ONLN);
-	if (uname(&un) == 0) {
-		snprintf(mach.kernel, sizeof(mach.kernel), "%s", un.release);
-		snprintf(mach.arch, sizeof(mach.arch), "%s", un.machine);
-	}
-	choose_cpus(&plan, &mach);
+	bench_probe_machine(&plan, &mach);
 	bench_runner_init();
 
 	rows = calloc(bench_ntransports, sizeof(*rows));

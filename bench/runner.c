@@ -92,7 +92,8 @@ static void
 on_interrupt(int sig)
 {
 	(void)sig;
-	put_str("shmkit-bench: interrupted; measurement abandoned\n");
+	put_str(bench_prog);
+	put_str(": interrupted; measurement abandoned\n");
 	abandon();
 	_exit(1);
 }
@@ -162,7 +163,7 @@ parent_fail(const struct phase *ph, const char *fmt, ...)
 	va_list ap;
 
 	sigprocmask(SIG_BLOCK, &handled, NULL);
-	fprintf(stderr, "shmkit-bench: %s: parent: ", ph->t->name);
+	fprintf(stderr, "%s: %s: parent: ", bench_prog, ph->t->name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -179,7 +180,7 @@ child_fail(const struct phase *ph, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "shmkit-bench: %s: child: ", ph->t->name);
+	fprintf(stderr, "%s: %s: child: ", bench_prog, ph->t->name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -393,18 +394,18 @@ run_pair(const struct bench_plan *plan, struct phase *ph, char *why, size_t whyl
 	ph->out = alloc_buf(ph->size);
 	ph->in = alloc_buf(ph->size);
 	if (ph->ctx == NULL || ph->out == NULL || ph->in == NULL) {
-		fprintf(stderr, "shmkit-bench: %s: out of memory\n", t->name);
+		fprintf(stderr, "%s: %s: out of memory\n", bench_prog, t->name);
 		exit(1);
 	}
 	snprintf(watchdog_msg, sizeof(watchdog_msg),
-		 "shmkit-bench: %s: "
+		 "%s: %s: "
 		 "watchdog: the %s measurement did not finish in %u s; "
 		 "stopped and cleaned up\n",
-		 t->name, ph->latency ? "latency" : "throughput", plan->watchdog_s);
+		 bench_prog, t->name, ph->latency ? "latency" : "throughput", plan->watchdog_s);
 	snprintf(peer_msg, sizeof(peer_msg),
-		 "shmkit-bench: %s: the peer "
+		 "%s: %s: the peer "
 		 "process died unexpectedly\n",
-		 t->name);
+		 bench_prog, t->name);
 
 	/* From here until the child is reaped, an interrupt must find the
 	 * kernel objects registered, so none is created while it could strike
@@ -427,7 +428,7 @@ run_pair(const struct bench_plan *plan, struct phase *ph, char *why, size_t whyl
 	if (pid < 0) {
 		rc = errno;
 		abandon();
-		fprintf(stderr, "shmkit-bench: %s: fork failed: %s\n", t->name, strerror(rc));
+		fprintf(stderr, "%s: %s: fork failed: %s\n", bench_prog, t->name, strerror(rc));
 		exit(1);
 	}
 	if (pid == 0) {
@@ -466,6 +467,15 @@ run_pair(const struct bench_plan *plan, struct phase *ph, char *why, size_t whyl
 		}
 		abandon();
 		exit(1);
+	}
+	if (t->end_check != NULL) {
+		char end_why[200] = "";
+
+		rc = t->end_check(ph->ctx, end_why, sizeof(end_why));
+		if (rc < 0) {
+			parent_fail(ph, "end-of-run check failed: %s",
+				    end_why[0] != '\0' ? end_why : strerror(-rc));
+		}
 	}
 	abandon();
 	sigprocmask(SIG_SETMASK, &old, NULL);
@@ -518,7 +528,7 @@ bench_run_latency(const struct bench_plan *plan, const struct bench_transport *t
 	ph.warmup = plan->lat_warmup;
 	ph.samples = malloc(ph.iters * sizeof(*ph.samples));
 	if (ph.samples == NULL) {
-		fprintf(stderr, "shmkit-bench: out of memory for %lu samples\n", ph.iters);
+		fprintf(stderr, "%s: out of memory for %lu samples\n", bench_prog, ph.iters);
 		exit(1);
 	}
 	/* Fault the pages in now rather than during the timed loop. */
