@@ -1,8 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The main job: build everything, show two processes talking through a shmkit
-# segment, then the benchmark harness's quick table of the physical floors
-# and the kernel's IPC mechanisms (under a minute).
+# segment, then the benchmark harness's quick tables: the physical floors and
+# the kernel's IPC mechanisms, then shmkit's mutex and semaphores next to
+# what they replace (about a minute).
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh make
@@ -19,3 +20,7 @@ wait "$server"
 echo
 echo "== shmkit-bench --quick (floors and kernel mechanisms; shmkit rows come with its channels)"
 build/bin/shmkit-bench --quick
+
+echo
+echo "== shmkit-bench-sync --quick (mutex and semaphores against pthread, semop, POSIX, futex)"
+build/bin/shmkit-bench-sync --quick
