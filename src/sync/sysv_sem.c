@@ -158,20 +158,6 @@ cache_get(int id)
 	return s;
 }
 
-static void
-cache_put(shmkit_semset *s)
-{
-	pthread_mutex_lock(&cache_lock);
-	for (size_t i = 0; i < cache_n; i++) {
-		if (cache[i].s == s) {
-			cache[i].refs--;
-			break;
-		}
-	}
-	cache_compact_locked();
-	pthread_mutex_unlock(&cache_lock);
-}
-
 /* Mark @id's handle dead (the set was removed); it is closed when unused. */
 static void
 cache_forget(int id)
@@ -224,18 +210,21 @@ cache_add(int id, shmkit_semset *s)
 static void
 release(shmkit_semset *s)
 {
+	/* One pass under the lock: this runs on every semop. */
 	int found = 0;
 	pthread_mutex_lock(&cache_lock);
 	for (size_t i = 0; i < cache_n; i++) {
 		if (cache[i].s == s) {
+			cache[i].refs--;
 			found = 1;
+			if (cache[i].dead && cache[i].refs == 0) {
+				cache_compact_locked();
+			}
 			break;
 		}
 	}
 	pthread_mutex_unlock(&cache_lock);
-	if (found) {
-		cache_put(s);
-	} else {
+	if (!found) {
 		shmkit_semset_close(s);
 	}
 }

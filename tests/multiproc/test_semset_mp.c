@@ -99,6 +99,14 @@ CHILD(three)
 	return shmkit_semset_op(s, b, 3, NULL, 0) == 0 ? 0 : 1;
 }
 
+/* argv: single SPEC -- +1 on semaphore 1 alone, the fast path (crash points) */
+CHILD(single)
+{
+	shmkit_semset *s = open_set(argv[1]);
+	shmkit_sembuf b = {.sem_num = 1, .sem_op = 1};
+	return shmkit_semset_op(s, &b, 1, NULL, 0) == 0 ? 0 : 1;
+}
+
 /* argv: setall SPEC -- SETALL to 7,7,7 (crash points) */
 CHILD(setall)
 {
@@ -213,6 +221,34 @@ TEST_TIMEOUT(crash_points, 120)
 			ASSERT_EQ(in.undo_records, 0);
 			shmkit_semset_close(s);
 		}
+	}
+}
+
+/*
+ * The single-operation fast path commits with one store of the value: a
+ * process killed before it changed nothing, after it the operation stands;
+ * either way the next caller recovers the lock and the set works on.
+ */
+TEST(crash_points_fast_path)
+{
+	static const char *const points[] = {"semset_fast_before_store", "semset_fast_after_store"};
+	for (size_t k = 0; k < sizeof(points) / sizeof(points[0]); k++) {
+		char spec[TH_SPEC_MAX];
+		shmkit_semset *s;
+		unsigned short v[3];
+		th_spec(spec, sizeof(spec), "posix");
+		th_context("single %s", points[k]);
+		ASSERT_OK(shmkit_semset_create(&s, spec, 3, 0600));
+		pid_t p = th_spawn_env("SHMKIT_CRASHPOINT", points[k], "single", spec, NULL);
+		ASSERT_SIGNALED(th_wait(p), SIGKILL);
+		ASSERT_OK(shmkit_semset_getall(s, v));
+		ASSERT_EQ(v[0], 0);
+		ASSERT_EQ(v[1], k == 0 ? 0 : 1);
+		ASSERT_EQ(v[2], 0);
+		ASSERT_OK(op1(s, 1, 1, 0));
+		ASSERT_OK(shmkit_semset_getall(s, v));
+		ASSERT_EQ(v[1], k == 0 ? 1 : 2);
+		shmkit_semset_close(s);
 	}
 }
 
