@@ -38,8 +38,13 @@ cli_semset_summary(const shmkit_segment_info *info, char *buf, size_t len)
 		rc = shmkit_semset_stat(s, &si);
 	}
 	if (rc == 0) {
-		snprintf(buf, len, "nsems=%u undo=%u dead-undo=%u", (unsigned)si.nsems,
-			 (unsigned)si.undo_records, (unsigned)si.dead_undo_records);
+		int n = snprintf(buf, len, "nsems=%u waiters=%u undo=%u dead-undo=%u",
+				 (unsigned)si.nsems, (unsigned)si.waiters,
+				 (unsigned)si.undo_records, (unsigned)si.dead_undo_records);
+		if (si.lock_holder_pid >= 0 && n > 0 && (size_t)n < len) {
+			snprintf(buf + n, len - (size_t)n, " lock=%d%s", (int)si.lock_holder_pid,
+				 si.lock_holder_alive ? "" : "(dead)");
+		}
 	}
 	shmkit_semset_close(s);
 	return rc;
@@ -74,12 +79,21 @@ cli_semset_print(const shmkit_segment_info *info, int json)
 		return rc;
 	}
 	if (json) {
-		printf(",\n  \"semset\": {\"nsems\": %u, \"undo_records\": %u, "
-		       "\"dead_undo_records\": %u, \"otime\": %" PRId64 ", \"sems\": [",
-		       (unsigned)si.nsems, (unsigned)si.undo_records,
-		       (unsigned)si.dead_undo_records, si.otime);
+		printf(",\n  \"semset\": {\"nsems\": %u, \"waiters\": %u, \"undo_records\": %u, "
+		       "\"dead_undo_records\": %u, \"lock_holder_pid\": %d, "
+		       "\"lock_holder_alive\": %s, \"otime\": %" PRId64 ", \"sems\": [",
+		       (unsigned)si.nsems, (unsigned)si.waiters, (unsigned)si.undo_records,
+		       (unsigned)si.dead_undo_records, (int)si.lock_holder_pid,
+		       si.lock_holder_alive ? "true" : "false", si.otime);
 	} else {
 		printf("semset_nsems: %u\n", (unsigned)si.nsems);
+		printf("semset_waiters: %u\n", (unsigned)si.waiters);
+		if (si.lock_holder_pid >= 0) {
+			printf("semset_lock_holder: %d (%s)\n", (int)si.lock_holder_pid,
+			       si.lock_holder_alive ? "alive" : "dead, recovered by this look");
+		} else {
+			printf("semset_lock_holder: -\n");
+		}
 		printf("semset_undo_records: %u (%u of dead processes, not yet applied)\n",
 		       (unsigned)si.undo_records, (unsigned)si.dead_undo_records);
 		printf("semset_sems: NUM VALUE PID NCNT ZCNT\n");

@@ -72,7 +72,12 @@ typedef struct shmkit_semset_info {
 	uint32_t undo_records;      /* processes with pending SEM_UNDO adjustments */
 	uint32_t dead_undo_records; /* of them, dead and not yet applied */
 	uint32_t waiters;           /* queued (sleeping) operations */
-	uint32_t reserved_[6];
+	/* The set's internal lock as this call found it, before taking it:
+	 * the holder's pid (-1: free) and whether it is alive (a dead holder's
+	 * lock is recovered by this very call, its journal replayed). */
+	int32_t lock_holder_pid;
+	int32_t lock_holder_alive;
+	uint32_t reserved_[4];
 } shmkit_semset_info;
 
 /**

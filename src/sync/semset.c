@@ -2207,6 +2207,11 @@ shmkit__semset_stat(shmkit_semset *s, shmkit_semset_info *info, int check)
 	if (rc == 0 && info == NULL) {
 		rc = -EFAULT;
 	}
+	/* Who holds the lock, seen before we queue for it ourselves. */
+	shmkit_mutex_info held;
+	if (rc == 0 && shmkit_mutex_inspect(lockp(s), &held) != 0) {
+		memset(&held, 0, sizeof(held));
+	}
 	if (rc == 0) {
 		rc = begin(s);
 	}
@@ -2239,6 +2244,8 @@ shmkit__semset_stat(shmkit_semset *s, shmkit_semset_info *info, int check)
 			}
 		}
 		info->waiters = c->npending;
+		info->lock_holder_pid = held.locked ? held.holder_pid : -1;
+		info->lock_holder_alive = held.locked ? held.holder_alive : 0;
 	}
 	end(s, &wk);
 	return rc;
