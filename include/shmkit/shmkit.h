@@ -9,5 +9,6 @@
 #include <shmkit/sync.h>
 #include <shmkit/semset.h>
 #include <shmkit/sysv.h>
+#include <shmkit/queue.h>
 
 #endif /* SHMKIT_SHMKIT_H */
