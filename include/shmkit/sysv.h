@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* shmkit/sysv.h - drop-in replacements for semget, semop, semtimedop and semctl. */
+/* shmkit/sysv.h - drop-in replacements for the System V semaphore and message queue calls. */
 #ifndef SHMKIT_SYSV_H
 #define SHMKIT_SYSV_H
 
 #include <stddef.h>
 #include <sys/ipc.h>
+#include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/types.h>
 #include <time.h>
@@ -108,6 +109,107 @@ SHMKIT_API int shmkit_semtimedop(int semid, struct sembuf *sops, size_t nsops,
  * creator nor a privileged process), ERANGE (a value over SEMVMX).
  */
 SHMKIT_API int shmkit_semctl(int semid, int semnum, int cmd, ...);
+
+/*
+ * The System V message queue calls (msgget, msgsnd, msgrcv, msgctl) with the
+ * same signatures, struct msgbuf layout (long mtype; char mtext[]), flags
+ * (IPC_NOWAIT, MSG_NOERROR, MSG_EXCEPT, MSG_COPY), return values and errno
+ * values as the kernel's, on shmkit queues (shmkit/queue.h). Each returns -1
+ * and sets errno on failure, as the originals do.
+ *
+ * What they stand on:
+ *  - A queue with id ID is the posix shmkit object /dev/shm/shmkit.msqid.ID.
+ *    Its index IDX = ID % 32768 (0..SHMKIT_MSGMNI-1, the lowest free one at
+ *    creation) is claimed by the small file /dev/shm/shmkit.msqidx.IDX,
+ *    created exclusively and holding "ID KEY"; ID = IDX + 32768 * SEQ with
+ *    SEQ (1..65535) drawn at creation, so a stale id is refused with EINVAL.
+ *  - A queue with a key also has /dev/shm/shmkit.msqkey.0xKKKKKKKK, a
+ *    symbolic link to the queue's name made once the queue is complete;
+ *    symlink() never replaces a name, so of racing IPC_CREAT | IPC_EXCL
+ *    callers exactly one wins.
+ *  - Limits are the kernel's defaults: msg_qbytes starts at msgmnb and the
+ *    largest message is msgmax (both from /proc/sys/kernel when readable,
+ *    else 16384 and 8192); a queue holds at most msg_qbytes messages,
+ *    and (unlike the kernel) at most SHMKIT_MSGMAXCOUNT: each message takes
+ *    a slot of msgmax bytes, and 16384 of them would cost 128 MiB of
+ *    /dev/shm per queue. Only a queue of more than 1024 tiny messages
+ *    notices. Raising msg_qbytes over msgmnb needs root (CAP_SYS_RESOURCE).
+ *  - Checks come in the kernel's order: msgsnd() reads mtype first (EFAULT
+ *    for a NULL msgp), then refuses msgsz over msgmax, a negative id and
+ *    mtype < 1 with EINVAL. msgrcv() refuses a negative id or size, then
+ *    MSG_COPY with MSG_EXCEPT or without IPC_NOWAIT (EINVAL); with a NULL
+ *    msgp the selected message is taken and EFAULT returned, as the
+ *    kernel does; MSG_COPY | MSG_NOERROR with a buffer shorter than the
+ *    message fails with EINVAL, as the kernel's copy does.
+ *  - A blocked msgsnd() or msgrcv() sleeps; a signal caught by a handler
+ *    ends it with EINTR; removal wakes it with EIDRM. A call on a queue
+ *    removed before the call fails with EINVAL.
+ *  - IPC_RMID removes the queue (sleepers get EIDRM) and then its names.
+ *    MSG_STAT and MSG_STAT_ANY take an index and return the id; IPC_INFO
+ *    and MSG_INFO return the highest index in use (0 if none), with
+ *    MSG_INFO's msgpool, msgmap and msgtql counting shmkit's queues,
+ *    messages and bytes.
+ *  - msgget() checks the mode as the kernel's ipcperms() does; msgsnd(),
+ *    msgrcv() and IPC_STAT check it again, as the kernel does.
+ *  - Nothing is shared with the kernel's queues: ids, keys, ipcs(1) and
+ *    /proc/sysvipc/msg are separate; every process that shares a key must
+ *    use these functions or run under the preload shim
+ *    (libshmkit-preload.so, shmkit-preload(7)), which defines msgget,
+ *    msgsnd, msgrcv, msgctl, semget, semop, semtimedop and semctl over
+ *    them; calls made through raw syscall() and what /proc/sysvipc shows
+ *    stay the kernel's even then.
+ *  - A process that dies between claiming an index and creating the
+ *    queue, or between removing the queue and its claim, leaves the claim
+ *    behind; when the indices run out, claims without a queue that are
+ *    older than 60 s are removed.
+ *  - IPC_SET with msg_qbytes 0 keeps the byte limit (the kernel would set
+ *    it to 0 and accept no message).
+ *
+ * Thread-safe. A child of fork() may keep using the parent's ids.
+ */
+
+/** Number of queues (indices) shmkit allows, as the kernel's MSGMNI. */
+#define SHMKIT_MSGMNI 32000
+
+/** Most messages a queue of shmkit_msgget() holds at once (see above). */
+#define SHMKIT_MSGMAXCOUNT 1024
+
+/**
+ * shmkit_msgget() - msgget(2): get (and with IPC_CREAT, create) a queue.
+ * Return: the id (>= 0), or -1 with errno EACCES, EEXIST, ENOENT, ENOSPC
+ * (every index in use, or no room in /dev/shm), ENOMEM.
+ */
+SHMKIT_API int shmkit_msgget(key_t key, int msgflg);
+
+/**
+ * shmkit_msgsnd() - msgsnd(2): append the message at @msgp (struct msgbuf:
+ * long mtype, then @msgsz bytes of text). Flags: IPC_NOWAIT.
+ * Return: 0, or -1 with errno EACCES, EAGAIN (full, IPC_NOWAIT), EFAULT
+ * (@msgp NULL), EIDRM (removed while blocked), EINTR, EINVAL (no such
+ * queue, mtype < 1, msgsz over msgmax), ENOMEM.
+ */
+SHMKIT_API int shmkit_msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg);
+
+/**
+ * shmkit_msgrcv() - msgrcv(2): take the message selected by @msgtyp (0:
+ * the first; > 0: the first of that type, or with MSG_EXCEPT of another;
+ * < 0: the first of the lowest type <= |msgtyp|; with MSG_COPY, the one at
+ * position @msgtyp, left in place) into @msgp.
+ * Return: the bytes of text stored, or -1 with errno E2BIG (longer than
+ * @msgsz without MSG_NOERROR), EACCES, EFAULT, EIDRM, EINTR, EINVAL (no
+ * such queue, @msgsz negative, MSG_COPY misuse), ENOMSG (none, IPC_NOWAIT).
+ */
+SHMKIT_API ssize_t shmkit_msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg);
+
+/**
+ * shmkit_msgctl() - msgctl(2): IPC_STAT, IPC_SET, IPC_RMID, IPC_INFO,
+ * MSG_INFO (@buf is then a struct msginfo *), MSG_STAT, MSG_STAT_ANY.
+ * Return: 0, an index (IPC_INFO, MSG_INFO) or an id (MSG_STAT*), or -1
+ * with errno EACCES, EFAULT (NULL @buf), EIDRM, EINVAL (no such queue or
+ * command), EPERM (IPC_SET/IPC_RMID by neither owner nor creator nor root;
+ * msg_qbytes over msgmnb without privilege).
+ */
+SHMKIT_API int shmkit_msgctl(int msqid, int cmd, struct msqid_ds *buf);
 
 #ifdef __cplusplus
 }
