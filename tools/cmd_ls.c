@@ -160,6 +160,9 @@ print_table(const struct listing *l)
 		if (in->is_shmkit && in->kind == SHMKIT_KIND_SEMSET &&
 		    cli_semset_summary(in, detail, sizeof(detail)) == 0) {
 			row[9] = detail;
+		} else if (in->is_shmkit && in->kind == SHMKIT_KIND_QUEUE &&
+			   cli_queue_summary(in, detail, sizeof(detail)) == 0) {
+			row[9] = detail;
 		} else {
 			row[9] = "";
 		}

@@ -252,16 +252,20 @@ cmd_stat(int argc, char **argv)
 		cli_json_info_fields(stdout, &info, 0);
 		if (info.is_shmkit && info.kind == SHMKIT_KIND_SEMSET) {
 			rc = cli_semset_print(&info, 1);
+		} else if (info.is_shmkit && info.kind == SHMKIT_KIND_QUEUE) {
+			rc = cli_queue_print(&info, 1);
 		}
 		fputs("\n}\n", stdout);
 	} else {
 		print_text(&info, raw);
 		if (info.is_shmkit && info.kind == SHMKIT_KIND_SEMSET) {
 			rc = cli_semset_print(&info, 0);
+		} else if (info.is_shmkit && info.kind == SHMKIT_KIND_QUEUE) {
+			rc = cli_queue_print(&info, 0);
 		}
 	}
 	if (rc < 0) {
-		cli_err(CMD, "%s: semaphores: %s", spec, shmkit_strerror(rc));
+		cli_err(CMD, "%s: contents: %s", spec, shmkit_strerror(rc));
 		return CLI_EXIT_FAIL;
 	}
 	if (fflush(stdout) != 0) {

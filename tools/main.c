@@ -18,6 +18,8 @@ static const struct command commands[] = {
 	{"ls", cmd_ls, "list shmkit segments (and with --all, foreign ones)"},
 	{"stat", cmd_stat, "show everything known about one segment"},
 	{"rm", cmd_rm, "remove segments by spec or System V shmid"},
+	{"send", cmd_send, "send a typed message to a queue (created if absent)"},
+	{"recv", cmd_recv, "receive typed messages from a queue, as msgrcv selects"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

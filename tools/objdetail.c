@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* What ls and stat show inside objects of a known kind (semaphore sets). */
+/* What ls and stat show inside objects of a known kind (semaphore sets, queues). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,6 +18,8 @@ cli_kind_name(uint32_t kind)
 		return "segment";
 	case SHMKIT_KIND_SEMSET:
 		return "semset";
+	case SHMKIT_KIND_QUEUE:
+		return "queue";
 	default:
 		return NULL;
 	}
@@ -116,5 +118,68 @@ cli_semset_print(const shmkit_segment_info *info, int json)
 	}
 	free(vals);
 	shmkit_semset_close(s);
+	return 0;
+}
+
+int
+cli_queue_summary(const shmkit_segment_info *info, char *buf, size_t len)
+{
+	shmkit_queue *q = NULL;
+	shmkit_queue_info qi;
+	int rc;
+
+	if (!info->is_shmkit || info->kind != SHMKIT_KIND_QUEUE) {
+		return -EINVAL;
+	}
+	rc = shmkit_queue_open(&q, info->spec);
+	if (rc == 0) {
+		rc = shmkit_queue_stat(q, &qi);
+	}
+	if (rc == 0) {
+		snprintf(buf, len,
+			 "msgs=%" PRIu64 " bytes=%" PRIu64 "/%" PRIu64
+			 " waiting=%u/%u dead-claims=%u",
+			 qi.count, qi.bytes, qi.max_bytes, (unsigned)qi.waiting_senders,
+			 (unsigned)qi.waiting_receivers, (unsigned)qi.dead_claims);
+	}
+	shmkit_queue_close(q);
+	return rc;
+}
+
+int
+cli_queue_print(const shmkit_segment_info *info, int json)
+{
+	shmkit_queue *q = NULL;
+	shmkit_queue_info qi;
+	int rc = shmkit_queue_open(&q, info->spec);
+
+	if (rc == 0) {
+		rc = shmkit_queue_stat(q, &qi);
+	}
+	shmkit_queue_close(q);
+	if (rc != 0) {
+		return rc;
+	}
+	if (json) {
+		printf(",\n  \"queue\": {\"count\": %" PRIu64 ", \"bytes\": %" PRIu64
+		       ", \"max_bytes\": %" PRIu64 ", \"max_msg_size\": %u, \"max_msgs\": %u, "
+		       "\"last_send_pid\": %d, \"last_recv_pid\": %d, \"stime\": %" PRId64
+		       ", \"rtime\": %" PRId64 ", \"waiting_senders\": %u, "
+		       "\"waiting_receivers\": %u, \"dead_claims\": %u}",
+		       qi.count, qi.bytes, qi.max_bytes, (unsigned)qi.max_msg_size,
+		       (unsigned)qi.max_msgs, (int)qi.last_send_pid, (int)qi.last_recv_pid,
+		       qi.stime, qi.rtime, (unsigned)qi.waiting_senders,
+		       (unsigned)qi.waiting_receivers, (unsigned)qi.dead_claims);
+		return 0;
+	}
+	printf("queue_count: %" PRIu64 "\n", qi.count);
+	printf("queue_bytes: %" PRIu64 " of %" PRIu64 "\n", qi.bytes, qi.max_bytes);
+	printf("queue_max_msg_size: %u\n", (unsigned)qi.max_msg_size);
+	printf("queue_max_msgs: %u\n", (unsigned)qi.max_msgs);
+	printf("queue_last_send_pid: %d\n", (int)qi.last_send_pid);
+	printf("queue_last_recv_pid: %d\n", (int)qi.last_recv_pid);
+	printf("queue_waiting: %u senders, %u receivers\n", (unsigned)qi.waiting_senders,
+	       (unsigned)qi.waiting_receivers);
+	printf("queue_dead_claims: %u\n", (unsigned)qi.dead_claims);
 	return 0;
 }

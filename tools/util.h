@@ -24,6 +24,8 @@ int cmd_create(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
+int cmd_send(int argc, char **argv);
+int cmd_recv(int argc, char **argv);
 
 /*
  * Print "shmkit CMD: MESSAGE" as one line on stderr. Control characters in
@@ -107,6 +109,10 @@ int cli_semset_summary(const shmkit_segment_info *info, char *buf, size_t len);
 /* The semaphores of a set for stat: text lines, or a ",\n  \"semset\": {...}"
  * JSON member when @json. Return 0 or a negative errno. */
 int cli_semset_print(const shmkit_segment_info *info, int json);
+
+/* The same for a message queue: depth, bytes, waiters, dead claims. */
+int cli_queue_summary(const shmkit_segment_info *info, char *buf, size_t len);
+int cli_queue_print(const shmkit_segment_info *info, int json);
 
 /* A small text table: left- or right-aligned columns, two spaces apart. */
 struct cli_table {
