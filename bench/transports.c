@@ -17,12 +17,13 @@ extern const struct bench_transport bench_t_eventfd;
 extern const struct bench_transport bench_t_sysvmsg;
 extern const struct bench_transport bench_t_posixmq;
 extern const struct bench_transport bench_t_tcp;
+extern const struct bench_transport bench_t_queue;
 
 const struct bench_transport *const bench_transports[] = {
 	&bench_t_cacheline, &bench_t_futex,       &bench_t_shmspin,
 	&bench_t_pipe,      &bench_t_unix_stream, &bench_t_unix_seqpacket,
 	&bench_t_eventfd,   &bench_t_sysvmsg,     &bench_t_posixmq,
-	&bench_t_tcp,
+	&bench_t_tcp,       &bench_t_queue,
 };
 
 const size_t bench_ntransports = sizeof(bench_transports) / sizeof(bench_transports[0]);
