@@ -52,6 +52,14 @@ enum { SHMKIT_KIND_QUEUE = 3 };
 #define SHMKIT_QUEUE_F_EXCEPT        (1u << 2) /* recv, msgtyp > 0: first message NOT of that type */
 #define SHMKIT_QUEUE_F_COPY          (1u << 3) /* recv: copy the message at position msgtyp, keep it */
 #define SHMKIT_QUEUE_F_INTERRUPTIBLE (1u << 4) /* a signal ends a wait with -EINTR */
+/*
+ * How a blocked call waits. The default spins for about 20 us, then sleeps
+ * in the kernel (futex); a peer that is awake is caught without a system
+ * call on either side. SPIN never sleeps (lowest latency, burns a CPU);
+ * SLEEP sleeps at once (no CPU while waiting).
+ */
+#define SHMKIT_QUEUE_F_SPIN  (1u << 5)
+#define SHMKIT_QUEUE_F_SLEEP (1u << 6)
 
 /** Creation options; start from shmkit_queue_opts_init(). */
 typedef struct shmkit_queue_opts {

@@ -73,6 +73,9 @@
 /* How long a sleeper sleeps at most before it sweeps dead claims and
  * re-checks the queue (ns). */
 #define SLEEP_SLICE_NS 100000000
+/* How long a default (spin-then-sleep) waiter spins before it sleeps. */
+#define SPIN_NS    20000
+#define WAIT_FLAGS (SHMKIT_QUEUE_F_SPIN | SHMKIT_QUEUE_F_SLEEP)
 /* How long a live sender may hold a claim before it may be fenced (ns). */
 #define FENCE_NS 2000000000
 /* How long an opener waits for a creator to finish the queue (ns). */
@@ -870,13 +873,62 @@ wait_check_args(const struct timespec *deadline)
 	return shmkit__ts_check(deadline);
 }
 
-/* Sleep until @wt's word moves past @seen, a slice passes or @deadline.
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/*
+ * Spin until @wt's word moves past @seen, for at most @ns (forever when
+ * @ns < 0, up to @deadline). A peer that is awake answers within a few
+ * hundred nanoseconds; catching that without sleeping spares both sides a
+ * system call (the waker sees no sleeper and makes no FUTEX_WAKE).
+ * Return 1 if the word moved, 0 if not, -ETIMEDOUT at @deadline.
+ */
+static int
+spin_for(struct waiter *wt, int64_t ns, const struct timespec *deadline)
+{
+	int64_t until = ns < 0 ? INT64_MAX : shmkit__monotonic_ns() + ns;
+	for (uint32_t n = 1;; n++) {
+		/* Acquire: pairs with wake()'s increment. */
+		if (atomic_load_explicit(&wt->w->seq, memory_order_acquire) != wt->seen) {
+			return 1;
+		}
+		cpu_relax();
+		/* The clock is read every 64 rounds only: it is the costly part. */
+		if ((n & 63) == 0) {
+			if (shmkit__ts_passed(deadline)) {
+				return -ETIMEDOUT;
+			}
+			if (shmkit__monotonic_ns() >= until) {
+				return 0;
+			}
+		}
+	}
+}
+
+/* Wait until @wt's word moves past @seen, a slice passes or @deadline:
+ * spin first (SPIN_NS, or forever with SHMKIT_QUEUE_F_SPIN), then sleep
+ * (at once with SHMKIT_QUEUE_F_SLEEP).
  * Return 0 (re-check), -ETIMEDOUT, -EINTR (only if @flags ask). */
 static int
 wait_once(struct waiter *wt, unsigned flags, const struct timespec *deadline)
 {
 	if (shmkit__ts_passed(deadline)) {
 		return -ETIMEDOUT;
+	}
+	if (!(flags & SHMKIT_QUEUE_F_SLEEP)) {
+		/* A spinning waiter still wakes every slice to sweep. */
+		int r = spin_for(wt, (flags & SHMKIT_QUEUE_F_SPIN) ? SLEEP_SLICE_NS : SPIN_NS,
+				 deadline);
+		if (r != 0 || (flags & SHMKIT_QUEUE_F_SPIN)) {
+			return r < 0 ? r : 0;
+		}
 	}
 	struct timespec until;
 	shmkit__ts_slice(&until, deadline, SLEEP_SLICE_NS);
@@ -1024,7 +1076,7 @@ shmkit_queue_reserve(shmkit_queue *q, size_t len, shmkit_queue_loan *loan, unsig
 		     const struct timespec *deadline)
 {
 	if (q == NULL || loan == NULL ||
-	    (flags & ~(SHMKIT_QUEUE_F_NOWAIT | SHMKIT_QUEUE_F_INTERRUPTIBLE)) != 0) {
+	    (flags & ~(SHMKIT_QUEUE_F_NOWAIT | SHMKIT_QUEUE_F_INTERRUPTIBLE | WAIT_FLAGS)) != 0) {
 		return -EINVAL;
 	}
 	if (len > q->l.max_msg_size) {
@@ -1092,7 +1144,7 @@ shmkit_queue_send(shmkit_queue *q, long type, const void *data, size_t len, unsi
 		  const struct timespec *deadline)
 {
 	if (q == NULL || type <= 0 || len > q->l.max_msg_size ||
-	    (flags & ~(SHMKIT_QUEUE_F_NOWAIT | SHMKIT_QUEUE_F_INTERRUPTIBLE)) != 0) {
+	    (flags & ~(SHMKIT_QUEUE_F_NOWAIT | SHMKIT_QUEUE_F_INTERRUPTIBLE | WAIT_FLAGS)) != 0) {
 		return -EINVAL;
 	}
 	if (data == NULL && len > 0) {
@@ -1321,8 +1373,8 @@ recv_args(shmkit_queue *q, unsigned flags, const struct timespec *deadline)
 {
 	const unsigned all = SHMKIT_QUEUE_F_NOWAIT | SHMKIT_QUEUE_F_NOERROR |
 			     SHMKIT_QUEUE_F_EXCEPT | SHMKIT_QUEUE_F_COPY |
-			     SHMKIT_QUEUE_F_INTERRUPTIBLE;
-	if (q == NULL || (flags & ~all) != 0) {
+			     SHMKIT_QUEUE_F_INTERRUPTIBLE | WAIT_FLAGS;
+	if (q == NULL || (flags & ~all) != 0 || (flags & WAIT_FLAGS) == WAIT_FLAGS) {
 		return -EINVAL;
 	}
 	/* As the kernel: MSG_COPY needs IPC_NOWAIT and excludes MSG_EXCEPT. */

@@ -392,6 +392,46 @@ TEST(blocked_receiver_and_sender_wake)
 	ASSERT_OK(shmkit_queue_remove(q));
 }
 
+/* argv: SPEC FLAGS -- send type 5 "late" after 30 ms */
+CHILD(send_late)
+{
+	shmkit_queue *q;
+	if (child_open(&q, argv[1]) != 0) {
+		return 10;
+	}
+	th_sleep_ms(30);
+	return shmkit_queue_send(q, 5, "late", 4, 0, NULL) == 0 ? 0 : 11;
+}
+
+/* Every waiting strategy gets the message a peer sends later; the two
+ * strategies together are refused. */
+TEST(wait_strategies)
+{
+	static const unsigned how[] = {0, SHMKIT_QUEUE_F_SPIN, SHMKIT_QUEUE_F_SLEEP};
+	char spec[128];
+	shmkit_queue *q = make_queue(spec, sizeof(spec), 1024, 100, 4);
+	for (size_t k = 0; k < sizeof(how) / sizeof(how[0]); k++) {
+		char buf[16];
+		long type = 0;
+		pid_t p = th_spawn("send_late", spec, NULL);
+		ssize_t n = shmkit_queue_recv(q, buf, sizeof(buf), 5, &type, how[k], NULL);
+		ASSERT_EQ(n, 4);
+		ASSERT_EQ(type, 5);
+		ASSERT_EQ(memcmp(buf, "late", 4), 0);
+		ASSERT_EXIT(th_wait(p), 0);
+	}
+	/* A deadline bounds a spinning wait too. */
+	struct timespec dl;
+	shmkit_deadline(&dl, 20000000);
+	char buf[16];
+	ASSERT_ERR(shmkit_queue_recv(q, buf, sizeof(buf), 0, NULL, SHMKIT_QUEUE_F_SPIN, &dl),
+		   -ETIMEDOUT);
+	ASSERT_ERR(shmkit_queue_recv(q, buf, sizeof(buf), 0, NULL,
+				     SHMKIT_QUEUE_F_SPIN | SHMKIT_QUEUE_F_SLEEP, NULL),
+		   -EINVAL);
+	ASSERT_OK(shmkit_queue_remove(q));
+}
+
 TEST(removal_wakes_waiters_with_eidrm)
 {
 	char spec[128];
