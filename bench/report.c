@@ -66,17 +66,17 @@ bench_print_table(const struct bench_plan *plan, const struct bench_machine *m,
 	printf("\nRound-trip latency in ns: %lu round trips after %lu warm-up "
 	       "ones, every message checked\n",
 	       plan->lat_iters, plan->lat_warmup);
-	printf("%-15s %-6s %5s %8s %8s %8s %9s %8s\n", "transport", "kind", "size", "p50", "p99",
+	printf("%-18s %-6s %5s %8s %8s %8s %9s %8s\n", "transport", "kind", "size", "p50", "p99",
 	       "p99.9", "max", "x floor");
 	for (size_t i = 0; i < nrows; i++) {
 		const struct bench_latency *l = &rows[i].lat;
 
 		if (!l->measured) {
-			printf("%-15s %-6s %5zu %8s  %s\n", rows[i].t->name, rows[i].t->kind,
+			printf("%-18s %-6s %5zu %8s  %s\n", rows[i].t->name, rows[i].t->kind,
 			       l->size, "n/a", l->why);
 			continue;
 		}
-		printf("%-15s %-6s %5zu %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %9" PRIu64,
+		printf("%-18s %-6s %5zu %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %9" PRIu64,
 		       rows[i].t->name, rows[i].t->kind, l->size, l->p50_ns, l->p99_ns, l->p999_ns,
 		       l->max_ns);
 		if (ref != 0) {
@@ -98,7 +98,7 @@ bench_print_table(const struct bench_plan *plan, const struct bench_machine *m,
 	}
 	printf("\nOne-way throughput: parent sends, child receives and checks "
 	       "every message; MB = 10^6 bytes\n");
-	printf("%-8s %-15s %-6s %9s %12s %10s %7s\n", "size", "transport", "kind", "messages",
+	printf("%-8s %-18s %-6s %9s %12s %10s %7s\n", "size", "transport", "kind", "messages",
 	       "msgs/s", "MB/s", "/ best");
 	for (size_t k = 0; k < plan->nsizes; k++) {
 		double best = best_mbps(rows, nrows, k);
@@ -110,7 +110,7 @@ bench_print_table(const struct bench_plan *plan, const struct bench_machine *m,
 			if (rows[i].t->flags & BENCH_TF_LATENCY_ONLY) {
 				continue;
 			}
-			printf("%-8s %-15s %-6s ",
+			printf("%-8s %-18s %-6s ",
 			       first ? size_str(plan->sizes[k], sz, sizeof(sz)) : "",
 			       rows[i].t->name, rows[i].t->kind);
 			first = 0;

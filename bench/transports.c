@@ -18,12 +18,15 @@ extern const struct bench_transport bench_t_sysvmsg;
 extern const struct bench_transport bench_t_posixmq;
 extern const struct bench_transport bench_t_tcp;
 extern const struct bench_transport bench_t_queue;
+extern const struct bench_transport bench_t_queue_spin;
+extern const struct bench_transport bench_t_queue_sleep;
 
 const struct bench_transport *const bench_transports[] = {
-	&bench_t_cacheline, &bench_t_futex,       &bench_t_shmspin,
-	&bench_t_pipe,      &bench_t_unix_stream, &bench_t_unix_seqpacket,
-	&bench_t_eventfd,   &bench_t_sysvmsg,     &bench_t_posixmq,
-	&bench_t_tcp,       &bench_t_queue,
+	&bench_t_cacheline,   &bench_t_futex,       &bench_t_shmspin,
+	&bench_t_pipe,        &bench_t_unix_stream, &bench_t_unix_seqpacket,
+	&bench_t_eventfd,     &bench_t_sysvmsg,     &bench_t_posixmq,
+	&bench_t_tcp,         &bench_t_queue,       &bench_t_queue_spin,
+	&bench_t_queue_sleep,
 };
 
 const size_t bench_ntransports = sizeof(bench_transports) / sizeof(bench_transports[0]);
