@@ -26,6 +26,9 @@ int64_t shmkit__realtime_ns(void);
  * enough for second-granular times such as a semaphore set's otime. */
 int64_t shmkit__realtime_coarse_sec(void);
 int64_t shmkit__monotonic_ns(void);
+/* CLOCK_MONOTONIC_COARSE: tick resolution (a few ms), a few ns to read:
+ * for stamps compared against bounds of seconds. */
+int64_t shmkit__monotonic_coarse_ns(void);
 void shmkit__sleep_ns(int64_t ns);
 
 /* memfd_create; return a descriptor or -errno. */

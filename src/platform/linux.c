@@ -119,6 +119,12 @@ shmkit__realtime_coarse_sec(void)
 }
 
 int64_t
+shmkit__monotonic_coarse_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC_COARSE);
+}
+
+int64_t
 shmkit__monotonic_ns(void)
 {
 	return clock_ns(CLOCK_MONOTONIC);

@@ -197,6 +197,7 @@ struct shmkit_queue {
 	struct layout l;
 	int32_t sysv_id;
 	uint32_t sysv_key;
+	_Atomic uint64_t perm_cache; /* see perm_check() */
 };
 
 /* What loan->priv_ holds. */
@@ -249,6 +250,13 @@ static pthread_once_t creds_once = PTHREAD_ONCE_INIT;
 static struct creds creds_cur;
 /* 0: not loaded, 1: loaded (relaxed: creds_lock orders the data). */
 static _Atomic uint32_t creds_loaded;
+/* Moves on whenever the credentials may have changed: it keys the
+ * per-handle permission caches (relaxed: a stale read only costs a
+ * recomputation or, at a change, one call answered on the old rights, as
+ * a call that began just before the change would be). */
+static _Atomic uint32_t creds_epoch = 1;
+/* getpid() of this process, 0 until read; reset in a forked child. */
+static _Atomic pid_t cached_pid;
 
 static void
 creds_after_fork(void)
@@ -256,6 +264,8 @@ creds_after_fork(void)
 	/* A new process: another pid, and credentials that may change now. */
 	pthread_mutex_init(&creds_lock, NULL);
 	atomic_store_explicit(&creds_loaded, 0, memory_order_relaxed);
+	atomic_store_explicit(&cached_pid, 0, memory_order_relaxed);
+	atomic_fetch_add_explicit(&creds_epoch, 1, memory_order_relaxed);
 }
 
 static void
@@ -313,15 +323,20 @@ shmkit__queue_creds_changed(void)
 	pthread_once(&creds_once, creds_init_once);
 	pthread_mutex_lock(&creds_lock);
 	atomic_store_explicit(&creds_loaded, 0, memory_order_relaxed);
+	atomic_fetch_add_explicit(&creds_epoch, 1, memory_order_relaxed);
 	pthread_mutex_unlock(&creds_lock);
 }
 
 static pid_t
 self_pid(void)
 {
-	struct creds c;
-	creds_get(&c);
-	return c.pid;
+	pid_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+	if (pid == 0) {
+		pthread_once(&creds_once, creds_init_once);
+		pid = getpid();
+		atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
+	}
+	return pid;
 }
 
 static int
@@ -626,9 +641,30 @@ granted(const shmkit_queue *q, const struct creds *c)
 static int
 perm_check(shmkit_queue *q, unsigned want)
 {
-	struct creds cr;
-	creds_get(&cr);
-	if ((want & ~granted(q, &cr) & 7) == 0 || cr.cap_ipc_owner) {
+	/*
+	 * The answer depends on the credentials and on the queue's owner and
+	 * mode: cached in the handle under a hash of both (low 4 bits: the
+	 * granted bits and CAP_IPC_OWNER), so the fast path neither copies
+	 * the credentials nor takes their lock. A refusal is recomputed.
+	 */
+	const struct q_ctl *x = ctl(q);
+	uint64_t h = atomic_load_explicit(&creds_epoch, memory_order_relaxed);
+	const uint32_t parts[] = {x->mode, x->uid, x->gid, x->cuid, x->cgid};
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		h = (h ^ parts[i]) * UINT64_C(0x9e3779b97f4a7c15);
+		h ^= h >> 29;
+	}
+	h |= 0x10; /* never 0, so an empty cache never matches */
+	h &= ~UINT64_C(0xf);
+	uint64_t c = atomic_load_explicit(&q->perm_cache, memory_order_relaxed);
+	unsigned g = (unsigned)(c & 0xf);
+	if ((c & ~UINT64_C(0xf)) != h || (want & ~g & 7) != 0) {
+		struct creds cr;
+		creds_get(&cr);
+		g = granted(q, &cr) | (cr.cap_ipc_owner ? 8u : 0u);
+		atomic_store_explicit(&q->perm_cache, h | g, memory_order_relaxed);
+	}
+	if ((want & ~g & 7) == 0 || (g & 8)) {
 		return 0;
 	}
 	return -EACCES;
@@ -772,7 +808,8 @@ static int
 sweep(shmkit_queue *q)
 {
 	int freed = 0;
-	int64_t now = shmkit__monotonic_ns();
+	/* Coarse, as the claim stamps: they are compared with a 2 s bound. */
+	int64_t now = shmkit__monotonic_coarse_ns();
 	for (uint32_t i = 0; i < q->l.nslots; i++) {
 		struct q_desc d;
 		if (desc_read(q, i, &d) != 0) {
@@ -832,7 +869,7 @@ try_claim(shmkit_queue *q, size_t len, uint32_t tok, shmkit_queue_loan *loan)
 		tx_w32(&t, &desc(q, i)->owner, tok);
 		tx_w32(&t, &desc(q, i)->gen, gen);
 		tx_w32(&t, &desc(q, i)->len, (uint32_t)len);
-		tx_w64(&t, &desc(q, i)->claim_ns, (uint64_t)shmkit__monotonic_ns());
+		tx_w64(&t, &desc(q, i)->claim_ns, (uint64_t)shmkit__monotonic_coarse_ns());
 		tx_w32(&t, &desc(q, i)->state, D_CLAIMED);
 		tx_w32(&t, &c->used_msgs, c->used_msgs + 1);
 		tx_w64(&t, &c->used_bytes, c->used_bytes + len);
@@ -1221,7 +1258,19 @@ select_msg(shmkit_queue *q, long msgtyp, unsigned flags, struct q_desc *out)
 		*out = bd;
 		return best;
 	}
+	if (ctl(q)->qnum == 0) {
+		return -ENOMSG; /* nothing committed: no scan */
+	}
 	for (uint32_t i = 0; i < q->l.nslots; i++) {
+		/* The state word first: most slots of a scan are not committed,
+		 * and need neither the copy nor the rest of the checks. */
+		uint32_t st = desc(q, i)->state;
+		if (st > D_FENCED) {
+			return -EBADMSG;
+		}
+		if (st != D_COMMITTED) {
+			continue;
+		}
 		struct q_desc d;
 		if (desc_read(q, i, &d) != 0) {
 			return -EBADMSG;
@@ -1296,7 +1345,7 @@ recv_impl(shmkit_queue *q, void *buf, size_t cap, long msgtyp, long *type, unsig
 	struct waiter wt = {.q = q, .w = rwait(q), .idx = -1};
 	/* A receiver that waits sweeps once per sleep slice (not on every
 	 * wake-up: each sweep checks the liveness of every pending claim). */
-	int64_t next_sweep = shmkit__monotonic_ns() + SLEEP_SLICE_NS;
+	int64_t next_sweep = 0; /* set when it first has to wait: no clock read otherwise */
 	ssize_t ret;
 	for (;;) {
 		/* Acquire: pairs with wake()'s increment (see reserve_impl). */
@@ -1340,8 +1389,10 @@ recv_impl(shmkit_queue *q, void *buf, size_t cap, long msgtyp, long *type, unsig
 			}
 			ret = (ssize_t)n;
 		}
-		if (ret == -ENOMSG && !(flags & SHMKIT_QUEUE_F_NOWAIT) &&
-		    shmkit__monotonic_ns() >= next_sweep) {
+		if (ret == -ENOMSG && !(flags & SHMKIT_QUEUE_F_NOWAIT) && next_sweep == 0) {
+			next_sweep = shmkit__monotonic_ns() + SLEEP_SLICE_NS;
+		} else if (ret == -ENOMSG && !(flags & SHMKIT_QUEUE_F_NOWAIT) &&
+			   shmkit__monotonic_ns() >= next_sweep) {
 			/* Nothing yet: while we are here, give back what dead
 			 * claimers hold, so that senders are not stuck. */
 			if (sweep(q) > 0) {
