@@ -16,6 +16,7 @@
 #include <shmkit/sync.h>
 
 #include "internal/crashpoint.h"
+#include "internal/creds.h"
 #include "internal/futex.h"
 #include "internal/platform.h"
 #include "internal/registry.h"
@@ -235,122 +236,11 @@ layout_compute(struct layout *l, uint32_t max_msgs, uint32_t max_msg_size)
 /* Process identity: credentials and pid, cached (no system call per op).  */
 /* (Adapted from semset.c.)                                                */
 
-struct creds {
-	uid_t euid;
-	gid_t egid;
-	int ngroups;
-	gid_t groups[64];
-	int cap_ipc_owner;
-	int cap_sys_admin;
-	pid_t pid;
-};
-
-static pthread_mutex_t creds_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t creds_once = PTHREAD_ONCE_INIT;
-static struct creds creds_cur;
-/* 0: not loaded, 1: loaded (relaxed: creds_lock orders the data). */
-static _Atomic uint32_t creds_loaded;
-/* Moves on whenever the credentials may have changed: it keys the
- * per-handle permission caches (relaxed: a stale read only costs a
- * recomputation or, at a change, one call answered on the old rights, as
- * a call that began just before the change would be). */
-static _Atomic uint32_t creds_epoch = 1;
-/* getpid() of this process, 0 until read; reset in a forked child. */
-static _Atomic pid_t cached_pid;
-
-static void
-creds_after_fork(void)
-{
-	/* A new process: another pid, and credentials that may change now. */
-	pthread_mutex_init(&creds_lock, NULL);
-	atomic_store_explicit(&creds_loaded, 0, memory_order_relaxed);
-	atomic_store_explicit(&cached_pid, 0, memory_order_relaxed);
-	atomic_fetch_add_explicit(&creds_epoch, 1, memory_order_relaxed);
-}
-
-static void
-creds_init_once(void)
-{
-	pthread_atfork(NULL, NULL, creds_after_fork);
-}
-
-/* Capability bits from /proc/self/status (CapEff), as the kernel's
- * capable() would answer; euid 0 when /proc cannot tell. */
-static void
-load_caps(struct creds *c)
-{
-	char line[256];
-	FILE *f = fopen("/proc/self/status", "re");
-	c->cap_ipc_owner = c->cap_sys_admin = (c->euid == 0);
-	if (f == NULL) {
-		return;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		unsigned long long v;
-		if (sscanf(line, "CapEff: %llx", &v) == 1) {
-			c->cap_ipc_owner = (v >> 15) & 1; /* CAP_IPC_OWNER */
-			c->cap_sys_admin = (v >> 21) & 1; /* CAP_SYS_ADMIN */
-			break;
-		}
-	}
-	fclose(f);
-}
-
-static void
-creds_get(struct creds *out)
-{
-	pthread_once(&creds_once, creds_init_once);
-	pthread_mutex_lock(&creds_lock);
-	if (atomic_load_explicit(&creds_loaded, memory_order_relaxed) == 0) {
-		struct creds *c = &creds_cur;
-		c->euid = geteuid();
-		c->egid = getegid();
-		c->ngroups = getgroups(64, c->groups);
-		if (c->ngroups < 0) {
-			c->ngroups = 0;
-		}
-		c->pid = getpid();
-		load_caps(c);
-		atomic_store_explicit(&creds_loaded, 1, memory_order_relaxed);
-	}
-	*out = creds_cur;
-	pthread_mutex_unlock(&creds_lock);
-}
-
+/* The credentials live in src/common/creds.c, shared with semsets. */
 void
 shmkit__queue_creds_changed(void)
 {
-	pthread_once(&creds_once, creds_init_once);
-	pthread_mutex_lock(&creds_lock);
-	atomic_store_explicit(&creds_loaded, 0, memory_order_relaxed);
-	atomic_fetch_add_explicit(&creds_epoch, 1, memory_order_relaxed);
-	pthread_mutex_unlock(&creds_lock);
-}
-
-static pid_t
-self_pid(void)
-{
-	pid_t pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
-	if (pid == 0) {
-		pthread_once(&creds_once, creds_init_once);
-		pid = getpid();
-		atomic_store_explicit(&cached_pid, pid, memory_order_relaxed);
-	}
-	return pid;
-}
-
-static int
-in_group(const struct creds *c, uint32_t gid)
-{
-	if (c->egid == (gid_t)gid) {
-		return 1;
-	}
-	for (int i = 0; i < c->ngroups; i++) {
-		if (c->groups[i] == (gid_t)gid) {
-			return 1;
-		}
-	}
-	return 0;
+	shmkit__creds_changed();
 }
 
 /* ---------------------------------------------------------------------- */
@@ -625,13 +515,13 @@ now_sec(void)
 
 /* The access (4 read, 2 write) that the caller has; under the lock. */
 static unsigned
-granted(const shmkit_queue *q, const struct creds *c)
+granted(const shmkit_queue *q, const struct shmkit__creds *c)
 {
 	const struct q_ctl *x = ctl(q);
 	unsigned mode = x->mode & 0777;
 	if (c->euid == (uid_t)x->cuid || c->euid == (uid_t)x->uid) {
 		mode >>= 6;
-	} else if (in_group(c, x->cgid) || in_group(c, x->gid)) {
+	} else if (shmkit__creds_in_group(c, x->cgid) || shmkit__creds_in_group(c, x->gid)) {
 		mode >>= 3;
 	}
 	return mode & 7;
@@ -648,7 +538,7 @@ perm_check(shmkit_queue *q, unsigned want)
 	 * the credentials nor takes their lock. A refusal is recomputed.
 	 */
 	const struct q_ctl *x = ctl(q);
-	uint64_t h = atomic_load_explicit(&creds_epoch, memory_order_relaxed);
+	uint64_t h = shmkit__creds_epoch();
 	const uint32_t parts[] = {x->mode, x->uid, x->gid, x->cuid, x->cgid};
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		h = (h ^ parts[i]) * UINT64_C(0x9e3779b97f4a7c15);
@@ -659,8 +549,8 @@ perm_check(shmkit_queue *q, unsigned want)
 	uint64_t c = atomic_load_explicit(&q->perm_cache, memory_order_relaxed);
 	unsigned g = (unsigned)(c & 0xf);
 	if ((c & ~UINT64_C(0xf)) != h || (want & ~g & 7) != 0) {
-		struct creds cr;
-		creds_get(&cr);
+		struct shmkit__creds cr;
+		shmkit__creds_get(&cr);
 		g = granted(q, &cr) | (cr.cap_ipc_owner ? 8u : 0u);
 		atomic_store_explicit(&q->perm_cache, h | g, memory_order_relaxed);
 	}
@@ -674,9 +564,9 @@ perm_check(shmkit_queue *q, unsigned want)
 static int
 owner_check(shmkit_queue *q)
 {
-	struct creds cr;
+	struct shmkit__creds cr;
 	shmkit__queue_creds_changed();
-	creds_get(&cr);
+	shmkit__creds_get(&cr);
 	const struct q_ctl *x = ctl(q);
 	if (cr.euid == (uid_t)x->uid || cr.euid == (uid_t)x->cuid || cr.cap_sys_admin) {
 		return 0;
@@ -1091,7 +981,7 @@ commit_impl(shmkit_queue *q, shmkit_queue_loan *loan, long type)
 		tx_w64(&t, &c->next_seq, c->next_seq + 1); /* wraps: compared modulo 2^64 */
 		tx_w32(&t, &c->qnum, c->qnum + 1);
 		tx_w64(&t, &c->qbytes, c->qbytes + d.len);
-		tx_w32(&t, &c->lspid, (uint32_t)self_pid());
+		tx_w32(&t, &c->lspid, (uint32_t)shmkit__self_pid());
 		tx_w64(&t, &c->stime, (uint64_t)now_sec());
 		tx_commit(&t);
 	}
@@ -1328,7 +1218,7 @@ take_msg(shmkit_queue *q, uint32_t i, const struct q_desc *d, int lend, uint32_t
 	}
 	tx_w32(&t, &c->qnum, c->qnum - 1);
 	tx_w64(&t, &c->qbytes, c->qbytes - d->len);
-	tx_w32(&t, &c->lrpid, (uint32_t)self_pid());
+	tx_w32(&t, &c->lrpid, (uint32_t)shmkit__self_pid());
 	tx_w64(&t, &c->rtime, (uint64_t)now_sec());
 	tx_commit(&t);
 }
@@ -1566,8 +1456,8 @@ file_mode(unsigned mode)
 static void
 init_queue(shmkit_queue *q, const shmkit_queue_opts *o)
 {
-	struct creds cr;
-	creds_get(&cr);
+	struct shmkit__creds cr;
+	shmkit__creds_get(&cr);
 	struct q_meta *m = meta(q);
 	m->magic = Q_MAGIC;
 	m->layout = Q_LAYOUT;

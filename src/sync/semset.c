@@ -17,6 +17,7 @@
 #include <shmkit/sync.h>
 
 #include "internal/crashpoint.h"
+#include "internal/creds.h"
 #include "internal/futex.h"
 #include "internal/platform.h"
 #include "internal/registry.h"
@@ -223,124 +224,11 @@ struct shmkit_semset {
 /* ---------------------------------------------------------------------- */
 /* Process identity: credentials and pid, cached (no system call per op). */
 
-struct creds {
-	uid_t euid;
-	gid_t egid;
-	int ngroups;
-	gid_t groups[64];
-	int cap_ipc_owner;
-	int cap_sys_admin;
-	pid_t pid;
-};
-
-static pthread_mutex_t creds_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t creds_once = PTHREAD_ONCE_INIT;
-static struct creds creds_cur;
-/* 0: not loaded; else a generation, bumped whenever the cache is dropped
- * (relaxed: creds_lock orders the data). */
-static _Atomic uint32_t creds_epoch;
-static uint32_t creds_next = 1;
-
-static void
-creds_after_fork(void)
-{
-	/* A new process: another pid, and credentials that may change now. */
-	pthread_mutex_init(&creds_lock, NULL);
-	atomic_store_explicit(&creds_epoch, 0, memory_order_relaxed);
-}
-
-static void
-creds_init_once(void)
-{
-	pthread_atfork(NULL, NULL, creds_after_fork);
-}
-
-/* Capability bits from /proc/self/status (CapEff), as the kernel's
- * capable() would answer; euid 0 when /proc cannot tell. */
-static void
-load_caps(struct creds *c)
-{
-	char line[256];
-	FILE *f = fopen("/proc/self/status", "re");
-	c->cap_ipc_owner = c->cap_sys_admin = (c->euid == 0);
-	if (f == NULL) {
-		return;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		unsigned long long v;
-		if (sscanf(line, "CapEff: %llx", &v) == 1) {
-			c->cap_ipc_owner = (v >> 15) & 1; /* CAP_IPC_OWNER */
-			c->cap_sys_admin = (v >> 21) & 1; /* CAP_SYS_ADMIN */
-			break;
-		}
-	}
-	fclose(f);
-}
-
-/* Copy the cached credentials into @out, loading them if needed; return the
- * epoch they belong to. */
-static uint32_t
-creds_get(struct creds *out)
-{
-	pthread_once(&creds_once, creds_init_once);
-	pthread_mutex_lock(&creds_lock);
-	uint32_t ep = atomic_load_explicit(&creds_epoch, memory_order_relaxed);
-	if (ep == 0) {
-		struct creds *c = &creds_cur;
-		c->euid = geteuid();
-		c->egid = getegid();
-		c->ngroups = getgroups(64, c->groups);
-		if (c->ngroups < 0) {
-			c->ngroups = 0;
-		}
-		c->pid = getpid();
-		load_caps(c);
-		ep = creds_next++;
-		if (creds_next == 0) {
-			creds_next = 1;
-		}
-		atomic_store_explicit(&creds_epoch, ep, memory_order_relaxed);
-	}
-	*out = creds_cur;
-	pthread_mutex_unlock(&creds_lock);
-	return ep;
-}
-
+/* The credentials live in src/common/creds.c, shared with the queue. */
 void
 shmkit__semset_creds_changed(void)
 {
-	pthread_once(&creds_once, creds_init_once);
-	pthread_mutex_lock(&creds_lock);
-	atomic_store_explicit(&creds_epoch, 0, memory_order_relaxed);
-	pthread_mutex_unlock(&creds_lock);
-}
-
-static pid_t
-self_pid(void)
-{
-	static _Thread_local pid_t cached;
-	static _Thread_local uint32_t cached_ep;
-	uint32_t ep = atomic_load_explicit(&creds_epoch, memory_order_relaxed);
-	if (ep == 0 || ep != cached_ep) {
-		struct creds c;
-		cached_ep = creds_get(&c);
-		cached = c.pid;
-	}
-	return cached;
-}
-
-static int
-in_group(const struct creds *c, uint32_t gid)
-{
-	if (c->egid == (gid_t)gid) {
-		return 1;
-	}
-	for (int i = 0; i < c->ngroups; i++) {
-		if (c->groups[i] == (gid_t)gid) {
-			return 1;
-		}
-	}
-	return 0;
+	shmkit__creds_changed();
 }
 
 /* ---------------------------------------------------------------------- */
@@ -699,13 +587,13 @@ ctl_ok(const shmkit_semset *s)
 /* The access (4 read, 2 alter; the kernel's S_IRUGO/S_IWUGO folded to one
  * class) that the caller has; called under the lock. */
 static unsigned
-granted(const shmkit_semset *s, const struct creds *c)
+granted(const shmkit_semset *s, const struct shmkit__creds *c)
 {
 	const struct ss_ctl *x = ctl(s);
 	unsigned mode = x->mode & 0777;
 	if (c->euid == (uid_t)x->cuid || c->euid == (uid_t)x->uid) {
 		mode >>= 6;
-	} else if (in_group(c, x->cgid) || in_group(c, x->gid)) {
+	} else if (shmkit__creds_in_group(c, x->cgid) || shmkit__creds_in_group(c, x->gid)) {
 		mode >>= 3;
 	}
 	return mode & 7;
@@ -721,7 +609,7 @@ granted(const shmkit_semset *s, const struct creds *c)
 static int
 perm_check(shmkit_semset *s, unsigned want)
 {
-	uint32_t ep = atomic_load_explicit(&creds_epoch, memory_order_relaxed);
+	uint32_t ep = shmkit__creds_epoch();
 	uint32_t gen = ctl(s)->perm_gen;
 	uint64_t c = atomic_load_explicit(&s->perm_cache, memory_order_relaxed);
 	/* cache: epoch (bits 32..63), gen low 24 bits (8..31), granted (0..7),
@@ -733,11 +621,11 @@ perm_check(shmkit_semset *s, unsigned want)
 		}
 	}
 	for (int fresh = 0; fresh < 2; fresh++) {
-		struct creds cr;
+		struct shmkit__creds cr;
 		if (fresh) {
 			shmkit__semset_creds_changed();
 		}
-		ep = creds_get(&cr);
+		ep = shmkit__creds_get(&cr);
 		unsigned g = granted(s, &cr);
 		uint64_t v = ((uint64_t)ep << 32) | ((uint64_t)(gen & 0xffffff) << 8) |
 			     (cr.cap_ipc_owner ? 8u : 0u) | g;
@@ -753,9 +641,9 @@ perm_check(shmkit_semset *s, unsigned want)
 static int
 owner_check(shmkit_semset *s)
 {
-	struct creds cr;
+	struct shmkit__creds cr;
 	shmkit__semset_creds_changed();
-	creds_get(&cr);
+	shmkit__creds_get(&cr);
 	const struct ss_ctl *x = ctl(s);
 	if (cr.euid == (uid_t)x->uid || cr.euid == (uid_t)x->cuid || cr.cap_sys_admin) {
 		return 0;
@@ -1280,8 +1168,8 @@ file_mode(unsigned mode, int other_owner)
 static void
 init_set(shmkit_semset *s, unsigned nsems, unsigned mode, int32_t id, uint32_t key)
 {
-	struct creds cr;
-	creds_get(&cr);
+	struct shmkit__creds cr;
+	shmkit__creds_get(&cr);
 	struct ss_meta *m = meta(s);
 	m->magic = SS_MAGIC;
 	m->layout = SS_LAYOUT;
@@ -1607,7 +1495,7 @@ enqueue(shmkit_semset *s, const struct ss_op *ops, uint32_t nops, uint32_t ptoke
 		 * publishes it as pending. */
 		x->ptoken = ptoken;
 		x->ttoken = ttoken;
-		x->pid = self_pid();
+		x->pid = shmkit__self_pid();
 		x->result = 0;
 		x->nsops = nops;
 		memcpy(x->ops, ops, nops * sizeof(ops[0]));
@@ -1738,7 +1626,7 @@ fast_op(shmkit_semset *s, const shmkit_sembuf *op)
 	SHMKIT_CRASHPOINT("semset_fast_before_store");
 	x->value = (uint32_t)nv;
 	SHMKIT_CRASHPOINT("semset_fast_after_store");
-	x->pid = self_pid();
+	x->pid = shmkit__self_pid();
 	int64_t now;
 	now_sec(&now);
 	ctl(s)->otime = now;
@@ -1829,7 +1717,7 @@ shmkit_semset_op(shmkit_semset *s, const shmkit_sembuf *sops, size_t nops,
 		if (rc == 0) {
 			struct tx t;
 			tx_begin(&t, s);
-			rc = attempt_record(s, &t, ap, rec, ptoken, self_pid());
+			rc = attempt_record(s, &t, ap, rec, ptoken, shmkit__self_pid());
 			if (rc == -ENOSPC) {
 				/* The table is full: reclaim dead processes'
 				 * records and try once more. */
@@ -1999,7 +1887,7 @@ shmkit_semset_setval(shmkit_semset *s, unsigned idx, int value)
 		tx_begin(&t, s);
 		clear_adj_one(s, &t, idx);
 		tx_w32(&t, &sem(s, idx)->value, (uint32_t)value);
-		tx_w32(&t, &sem(s, idx)->pid, (uint32_t)self_pid());
+		tx_w32(&t, &sem(s, idx)->pid, (uint32_t)shmkit__self_pid());
 		tx_w64(&t, &ctl(s)->ctime, now);
 		rc = tx_commit(&t);
 	}
@@ -2071,7 +1959,7 @@ shmkit_semset_setall(shmkit_semset *s, const unsigned short *values)
 		int64_t now;
 		now_sec(&now);
 		tx_begin(&t, s);
-		tx_put(&t, sem(s, 0), J_SETALL, (uint64_t)(uint32_t)self_pid());
+		tx_put(&t, sem(s, 0), J_SETALL, (uint64_t)(uint32_t)shmkit__self_pid());
 		/* Every adjustment of every record goes (the kernel clears
 		 * them all), and with them every record. */
 		tx_put(&t, undo(s, 0), J_ZERO, s->l.wait - s->l.undo);
