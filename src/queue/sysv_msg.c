@@ -17,6 +17,7 @@
 #include <shmkit/queue.h>
 #include <shmkit/sysv.h>
 
+#include "internal/idcache.h"
 #include "internal/platform.h"
 #include "internal/spec.h"
 #include "queue/queue_impl.h"
@@ -123,142 +124,37 @@ msgmnb(void)
 /* The process's handles, by id: msgsnd(msqid) must not open anything on   */
 /* its fast path.                                                          */
 
-struct entry {
-	int id;
-	int dead;      /* removed: dropped once nobody uses it */
-	unsigned refs; /* calls in progress */
-	shmkit_queue *q;
-};
-
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-static struct entry *cache;
-static size_t cache_n, cache_cap;
-
-static void
-cache_prepare(void)
+/* The handles by id live in a shmkit__idcache (src/common/idcache.c). */
+static int
+close_queue(void *h)
 {
-	pthread_mutex_lock(&cache_lock);
+	return shmkit_queue_close(h);
 }
 
-static void
-cache_parent(void)
-{
-	pthread_mutex_unlock(&cache_lock);
-}
-
-static void
-cache_child(void)
-{
-	/* The child inherits the mappings, so the handles stay valid; only
-	 * calls in progress in other threads are gone. */
-	for (size_t i = 0; i < cache_n; i++) {
-		cache[i].refs = 0;
-	}
-	pthread_mutex_unlock(&cache_lock);
-}
-
-static void
-cache_init(void)
-{
-	pthread_atfork(cache_prepare, cache_parent, cache_child);
-}
-
-static void
-cache_compact_locked(void)
-{
-	size_t j = 0;
-	for (size_t i = 0; i < cache_n; i++) {
-		if (cache[i].dead && cache[i].refs == 0) {
-			shmkit_queue_close(cache[i].q);
-			continue;
-		}
-		cache[j++] = cache[i];
-	}
-	cache_n = j;
-}
+static struct shmkit__idcache queue_handles = SHMKIT__IDCACHE_INIT(close_queue);
 
 static shmkit_queue *
 cache_get(int id)
 {
-	shmkit_queue *q = NULL;
-	pthread_once(&cache_once, cache_init);
-	pthread_mutex_lock(&cache_lock);
-	for (size_t i = 0; i < cache_n; i++) {
-		if (cache[i].id == id && !cache[i].dead) {
-			cache[i].refs++;
-			q = cache[i].q;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&cache_lock);
-	return q;
+	return shmkit__idcache_get(&queue_handles, id);
+}
+
+static shmkit_queue *
+cache_add(int id, shmkit_queue *h)
+{
+	return shmkit__idcache_add(&queue_handles, id, h);
 }
 
 static void
 cache_forget(int id)
 {
-	pthread_once(&cache_once, cache_init);
-	pthread_mutex_lock(&cache_lock);
-	for (size_t i = 0; i < cache_n; i++) {
-		if (cache[i].id == id) {
-			cache[i].dead = 1;
-		}
-	}
-	cache_compact_locked();
-	pthread_mutex_unlock(&cache_lock);
-}
-
-/* Adopt @q for @id with one reference taken; if another thread was
- * quicker, close @q and use its handle. */
-static shmkit_queue *
-cache_add(int id, shmkit_queue *q)
-{
-	pthread_once(&cache_once, cache_init);
-	pthread_mutex_lock(&cache_lock);
-	for (size_t i = 0; i < cache_n; i++) {
-		if (cache[i].id == id && !cache[i].dead) {
-			cache[i].refs++;
-			shmkit_queue *have = cache[i].q;
-			pthread_mutex_unlock(&cache_lock);
-			shmkit_queue_close(q);
-			return have;
-		}
-	}
-	if (cache_n == cache_cap) {
-		size_t ncap = cache_cap ? cache_cap * 2 : 16;
-		struct entry *n = realloc(cache, ncap * sizeof(*n));
-		if (n == NULL) {
-			pthread_mutex_unlock(&cache_lock);
-			return q; /* uncached: release() closes it */
-		}
-		cache = n;
-		cache_cap = ncap;
-	}
-	cache[cache_n++] = (struct entry){.id = id, .dead = 0, .refs = 1, .q = q};
-	pthread_mutex_unlock(&cache_lock);
-	return q;
+	shmkit__idcache_forget(&queue_handles, id);
 }
 
 static void
-release(shmkit_queue *q)
+release(shmkit_queue *h)
 {
-	int found = 0;
-	pthread_mutex_lock(&cache_lock);
-	for (size_t i = 0; i < cache_n; i++) {
-		if (cache[i].q == q) {
-			cache[i].refs--;
-			found = 1;
-			if (cache[i].dead && cache[i].refs == 0) {
-				cache_compact_locked();
-			}
-			break;
-		}
-	}
-	pthread_mutex_unlock(&cache_lock);
-	if (!found) {
-		shmkit_queue_close(q);
-	}
+	shmkit__idcache_release(&queue_handles, h);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -638,7 +534,7 @@ shmkit_msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg)
 	if (mtype < 1) {
 		return fail(EINVAL);
 	}
-	int err;
+	int err = EINVAL;
 	shmkit_queue *q = get_queue(msqid, &err);
 	if (q == NULL) {
 		return fail(err);
@@ -693,7 +589,7 @@ shmkit_msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg)
 		/* The kernel reads the caller's buffer in to make its copy. */
 		return fail(EFAULT);
 	}
-	int err;
+	int err = EINVAL;
 	shmkit_queue *q = get_queue(msqid, &err);
 	if (q == NULL) {
 		return fail(err);
@@ -893,7 +789,7 @@ shmkit_msgctl(int msqid, int cmd, struct msqid_ds *buf)
 	if (cmd == IPC_SET && buf == NULL) {
 		return fail(EFAULT); /* copied in before the queue is looked up */
 	}
-	int err;
+	int err = EINVAL;
 	shmkit_queue *q = get_queue(msqid, &err);
 	if (q == NULL) {
 		return fail(err);

@@ -18,6 +18,7 @@
 #include <shmkit/sysv.h>
 
 #include "internal/futex.h"
+#include "internal/idcache.h"
 #include "internal/platform.h"
 #include "internal/spec.h"
 #include "sync/semset_impl.h"
@@ -85,148 +86,37 @@ to_errno(int rc)
 /* The process's handles, by id: semop(semid) must not open anything on    */
 /* its fast path.                                                          */
 
-struct entry {
-	int id;
-	int dead;      /* removed: dropped once nobody uses it */
-	unsigned refs; /* calls in progress */
-	shmkit_semset *s;
-};
-
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-static struct entry *cache;
-static size_t cache_n, cache_cap;
-
-static void
-cache_prepare(void)
+/* The handles by id live in a shmkit__idcache (src/common/idcache.c). */
+static int
+close_set(void *h)
 {
-	pthread_mutex_lock(&cache_lock);
+	return shmkit_semset_close(h);
 }
 
-static void
-cache_parent(void)
-{
-	pthread_mutex_unlock(&cache_lock);
-}
+static struct shmkit__idcache set_handles = SHMKIT__IDCACHE_INIT(close_set);
 
-static void
-cache_child(void)
-{
-	/* The child inherits the mappings and descriptors, so the handles
-	 * stay valid; only calls in progress in other threads are gone. */
-	for (size_t i = 0; i < cache_n; i++) {
-		cache[i].refs = 0;
-	}
-	pthread_mutex_unlock(&cache_lock);
-}
-
-static void
-cache_init(void)
-{
-	pthread_atfork(cache_prepare, cache_parent, cache_child);
-}
-
-static void
-cache_compact_locked(void)
-{
-	size_t j = 0;
-	for (size_t i = 0; i < cache_n; i++) {
-		if (cache[i].dead && cache[i].refs == 0) {
-			shmkit_semset_close(cache[i].s);
-			continue;
-		}
-		cache[j++] = cache[i];
-	}
-	cache_n = j;
-}
-
-/* Take a reference on the cached handle of @id; NULL if none. */
 static shmkit_semset *
 cache_get(int id)
 {
-	shmkit_semset *s = NULL;
-	pthread_once(&cache_once, cache_init);
-	pthread_mutex_lock(&cache_lock);
-	for (size_t i = 0; i < cache_n; i++) {
-		if (cache[i].id == id && !cache[i].dead) {
-			cache[i].refs++;
-			s = cache[i].s;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&cache_lock);
-	return s;
+	return shmkit__idcache_get(&set_handles, id);
 }
 
-/* Mark @id's handle dead (the set was removed); it is closed when unused. */
+static shmkit_semset *
+cache_add(int id, shmkit_semset *h)
+{
+	return shmkit__idcache_add(&set_handles, id, h);
+}
+
 static void
 cache_forget(int id)
 {
-	pthread_once(&cache_once, cache_init);
-	pthread_mutex_lock(&cache_lock);
-	for (size_t i = 0; i < cache_n; i++) {
-		if (cache[i].id == id) {
-			cache[i].dead = 1;
-		}
-	}
-	cache_compact_locked();
-	pthread_mutex_unlock(&cache_lock);
+	shmkit__idcache_forget(&set_handles, id);
 }
 
-/* Adopt @s for @id with one reference taken; if another thread was
- * quicker, close @s and use its handle. Return the handle to use. */
-static shmkit_semset *
-cache_add(int id, shmkit_semset *s)
-{
-	pthread_once(&cache_once, cache_init);
-	pthread_mutex_lock(&cache_lock);
-	for (size_t i = 0; i < cache_n; i++) {
-		if (cache[i].id == id && !cache[i].dead) {
-			cache[i].refs++;
-			shmkit_semset *have = cache[i].s;
-			pthread_mutex_unlock(&cache_lock);
-			shmkit_semset_close(s);
-			return have;
-		}
-	}
-	if (cache_n == cache_cap) {
-		size_t ncap = cache_cap ? cache_cap * 2 : 16;
-		struct entry *n = realloc(cache, ncap * sizeof(*n));
-		if (n == NULL) {
-			pthread_mutex_unlock(&cache_lock);
-			/* Uncached: the caller closes it after use. */
-			return s;
-		}
-		cache = n;
-		cache_cap = ncap;
-	}
-	cache[cache_n++] = (struct entry){.id = id, .dead = 0, .refs = 1, .s = s};
-	pthread_mutex_unlock(&cache_lock);
-	return s;
-}
-
-/* Release a handle from cache_add()/get_set(): cached ones lose a
- * reference, an uncached one is closed. */
 static void
-release(shmkit_semset *s)
+release(shmkit_semset *h)
 {
-	/* One pass under the lock: this runs on every semop. */
-	int found = 0;
-	pthread_mutex_lock(&cache_lock);
-	for (size_t i = 0; i < cache_n; i++) {
-		if (cache[i].s == s) {
-			cache[i].refs--;
-			found = 1;
-			if (cache[i].dead && cache[i].refs == 0) {
-				cache_compact_locked();
-			}
-			break;
-		}
-	}
-	pthread_mutex_unlock(&cache_lock);
-	if (!found) {
-		shmkit_semset_close(s);
-	}
+	shmkit__idcache_release(&set_handles, h);
 }
 
 /* ---------------------------------------------------------------------- */
