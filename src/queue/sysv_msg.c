@@ -20,11 +20,11 @@
 #include "internal/idcache.h"
 #include "internal/platform.h"
 #include "internal/spec.h"
+#include "internal/sysvids.h"
 #include "queue/queue_impl.h"
 
 /* Ids are built as the kernel builds them: index + IPCMNI * sequence. */
-#define IPCMNI       32768
-#define SEQ_MAX      65535
+#define IPCMNI       SHMKIT_IPCMNI
 #define NAME_ID      "msqid."
 #define NAME_IDX     "msqidx."
 #define NAME_KEY     "msqkey."
@@ -217,64 +217,11 @@ read_claim(int idx, int *id, uint32_t *key)
 	return 0;
 }
 
-/* Parse "shmkit.msqidx.N"; return N or -1. */
-static int
-index_of_name(const char *name)
-{
-	static const char pre[] = SHMKIT_POSIX_PREFIX NAME_IDX;
-	if (strncmp(name, pre, sizeof(pre) - 1) != 0) {
-		return -1;
-	}
-	const char *p = name + sizeof(pre) - 1;
-	if (*p < '0' || *p > '9' || (*p == '0' && p[1] != '\0')) {
-		return -1;
-	}
-	long v = 0;
-	for (; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9' || v > IPCMNI) {
-			return -1;
-		}
-		v = v * 10 + (*p - '0');
-	}
-	return v < SHMKIT_MSGMNI ? (int)v : -1;
-}
-
-/* The claimed indices into @used (may be NULL); the highest, or -1. */
+/* The claimed queue indices (see shmkit__sysv_scan_indices). */
 static int
 scan_indices(unsigned char *used)
 {
-	int max = -1;
-	DIR *d = opendir(SHMKIT_POSIX_DIR);
-	if (d == NULL) {
-		return -1;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		int idx = index_of_name(e->d_name);
-		if (idx < 0) {
-			continue;
-		}
-		if (used != NULL) {
-			used[idx / 8] |= (unsigned char)(1u << (idx % 8));
-		}
-		max = idx > max ? idx : max;
-	}
-	closedir(d);
-	return max;
-}
-
-static unsigned
-new_seq(void)
-{
-	/* Not a secret, only unlikely to repeat at one index. */
-	static _Atomic uint32_t counter;
-	uint64_t x = (uint64_t)shmkit__monotonic_ns() ^ ((uint64_t)getpid() << 32) ^
-		     atomic_fetch_add_explicit(&counter, 0x9e3779b9u, memory_order_relaxed);
-	x ^= x >> 33;
-	x *= UINT64_C(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	/* 1..65535, and id = idx + IPCMNI * seq stays below INT_MAX. */
-	return (unsigned)(x % SEQ_MAX) + 1;
+	return shmkit__sysv_scan_indices(NAME_IDX, SHMKIT_MSGMNI, used);
 }
 
 /* Remove the key's link if it still points at the queue @id. */
@@ -394,7 +341,7 @@ create_queue(key_t key, int msgflg)
 			continue;
 		}
 		char ipath[PATH_MAX], spec[64], line[64];
-		int id = (int)(new_seq() * IPCMNI) + idx;
+		int id = (int)(shmkit__sysv_new_seq() * SHMKIT_IPCMNI) + idx;
 		path_idx(ipath, sizeof(ipath), idx);
 		int fd = open(ipath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
 		if (fd < 0) {

@@ -21,6 +21,7 @@
 #include "internal/idcache.h"
 #include "internal/platform.h"
 #include "internal/spec.h"
+#include "internal/sysvids.h"
 #include "sync/semset_impl.h"
 
 /* The layout of struct sembuf is that of shmkit_sembuf: a cast is enough. */
@@ -31,8 +32,7 @@ _Static_assert(offsetof(struct sembuf, sem_flg) == offsetof(shmkit_sembuf, sem_f
 _Static_assert(SHMKIT_IPC_NOWAIT == IPC_NOWAIT && SHMKIT_SEM_UNDO == SEM_UNDO, "flag values");
 
 /* Ids are built as the kernel builds them: index + IPCMNI * sequence. */
-#define IPCMNI     32768
-#define SEQ_MAX    65535
+#define IPCMNI     SHMKIT_IPCMNI
 #define NAME_ID    "semid."
 #define NAME_KEY   "semkey."
 #define SEMMNS_ALL 1024000000 /* the kernel's default SEMMNS */
@@ -175,66 +175,11 @@ unlink_names(shmkit_semset *s)
 	}
 }
 
-/* Parse a directory entry "shmkit.semid.N"; return N or -1. */
-static int
-index_of_name(const char *name)
-{
-	static const char pre[] = SHMKIT_POSIX_PREFIX NAME_ID;
-	if (strncmp(name, pre, sizeof(pre) - 1) != 0) {
-		return -1;
-	}
-	const char *p = name + sizeof(pre) - 1;
-	if (*p < '0' || *p > '9' || (*p == '0' && p[1] != '\0')) {
-		return -1;
-	}
-	long v = 0;
-	for (; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9' || v > IPCMNI) {
-			return -1;
-		}
-		v = v * 10 + (*p - '0');
-	}
-	return v < SHMKIT_SEMMNI ? (int)v : -1;
-}
-
-/*
- * The indices in use: a bitmap of SHMKIT_SEMMNI bits into @used (may be
- * NULL). Return the highest index in use, or -1 if none.
- */
+/* The indices of sets in use (see shmkit__sysv_scan_indices). */
 static int
 scan_indices(unsigned char *used)
 {
-	int max = -1;
-	DIR *d = opendir(SHMKIT_POSIX_DIR);
-	if (d == NULL) {
-		return -1;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		int idx = index_of_name(e->d_name);
-		if (idx < 0) {
-			continue;
-		}
-		if (used != NULL) {
-			used[idx / 8] |= (unsigned char)(1u << (idx % 8));
-		}
-		max = idx > max ? idx : max;
-	}
-	closedir(d);
-	return max;
-}
-
-static unsigned
-new_seq(void)
-{
-	/* Not a secret, only unlikely to repeat at one index. */
-	static _Atomic uint32_t counter;
-	uint64_t x = (uint64_t)shmkit__monotonic_ns() ^ ((uint64_t)getpid() << 32) ^
-		     atomic_fetch_add_explicit(&counter, 0x9e3779b9u, memory_order_relaxed);
-	x ^= x >> 33;
-	x *= UINT64_C(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	return (unsigned)(x % SEQ_MAX) + 1;
+	return shmkit__sysv_scan_indices(NAME_ID, SHMKIT_SEMMNI, used);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -328,7 +273,7 @@ create_set(key_t key, int nsems, int semflg)
 			continue;
 		}
 		char spec[64];
-		int id = (int)(new_seq() * IPCMNI) + idx;
+		int id = (int)(shmkit__sysv_new_seq() * SHMKIT_IPCMNI) + idx;
 		shmkit_semset *s;
 		spec_id(spec, sizeof(spec), idx);
 		int rc = shmkit__semset_create_ex(&s, spec, (unsigned)nsems,
