@@ -19,6 +19,7 @@
 #include "internal/creds.h"
 #include "internal/futex.h"
 #include "internal/platform.h"
+#include "internal/ready.h"
 #include "internal/registry.h"
 #include "queue/queue_impl.h"
 
@@ -1558,26 +1559,13 @@ static int
 wait_ready(shmkit_queue *q)
 {
 	struct q_meta *m = meta(q);
-	int64_t end = shmkit__monotonic_ns() + READY_WAIT_NS;
-	int64_t nap = 20000;
 	size_t avail = shmkit_segment_size(q->seg);
 	if (avail < OFF_DESC) {
 		return -EBADMSG;
 	}
-	/* Acquire pairs with the creator's release store of @ready. */
-	while (atomic_load_explicit(&m->ready, memory_order_acquire) != Q_MAGIC) {
-		shmkit_segment_info info;
-		if (atomic_load_explicit(&m->ready, memory_order_relaxed) != 0) {
-			return -EBADMSG;
-		}
-		if (shmkit_segment_info_get(q->seg, &info) == 0 && info.creator_alive == 0) {
-			return -EOWNERDEAD;
-		}
-		if (shmkit__monotonic_ns() > end) {
-			return -ETIMEDOUT;
-		}
-		shmkit__sleep_ns(nap);
-		nap = nap < 1000000 ? nap * 2 : nap;
+	int rc = shmkit__wait_inner_ready(&m->ready, Q_MAGIC, q->seg, READY_WAIT_NS);
+	if (rc != 0) {
+		return rc;
 	}
 	/* Read each field once, check the copies. */
 	struct q_meta mc;
