@@ -20,6 +20,7 @@
 #include "internal/creds.h"
 #include "internal/futex.h"
 #include "internal/platform.h"
+#include "internal/ready.h"
 #include "internal/registry.h"
 #include "sync/semset_impl.h"
 
@@ -1255,23 +1256,10 @@ static int
 wait_ready(shmkit_semset *s)
 {
 	struct ss_meta *m = meta(s);
-	int64_t end = shmkit__monotonic_ns() + READY_WAIT_NS;
-	int64_t nap = 20000;
 	size_t avail = shmkit_segment_size(s->seg);
-	/* Acquire pairs with the creator's release store of @ready. */
-	while (atomic_load_explicit(&m->ready, memory_order_acquire) != SS_MAGIC) {
-		shmkit_segment_info info;
-		if (atomic_load_explicit(&m->ready, memory_order_relaxed) != 0) {
-			return -EBADMSG;
-		}
-		if (shmkit_segment_info_get(s->seg, &info) == 0 && info.creator_alive == 0) {
-			return -EOWNERDEAD;
-		}
-		if (shmkit__monotonic_ns() > end) {
-			return -ETIMEDOUT;
-		}
-		shmkit__sleep_ns(nap);
-		nap = nap < 1000000 ? nap * 2 : nap;
+	int rc = shmkit__wait_inner_ready(&m->ready, SS_MAGIC, s->seg, READY_WAIT_NS);
+	if (rc != 0) {
+		return rc;
 	}
 	/* Read each field once, check the copies. */
 	struct ss_meta mc;
@@ -1803,11 +1791,17 @@ shmkit_semset_op(shmkit_semset *s, const shmkit_sembuf *sops, size_t nops,
 /* ---------------------------------------------------------------------- */
 /* semctl                                                                  */
 
-SHMKIT_API int
-shmkit_semset_getval(shmkit_semset *s, unsigned idx)
+/*
+ * The start of a read of semaphore @idx (GETVAL, GETPID, GETNCNT, GETZCNT):
+ * take the lock, check read permission and the index, then apply the
+ * adjustments of dead undo holders first, as any operation does: of @idx
+ * only, or with @all of every record. *@locked says whether the lock is
+ * held (then the caller ends with end(), whatever the result).
+ */
+static int
+read_one_begin(shmkit_semset *s, unsigned idx, int all, struct wakes *wk, int *locked)
 {
-	struct wakes wk;
-	wk.n = 0; /* not the whole array: it is large and hot */
+	*locked = 0;
 	int rc = check_handle(s);
 	if (rc == 0) {
 		rc = begin(s);
@@ -1815,17 +1809,31 @@ shmkit_semset_getval(shmkit_semset *s, unsigned idx)
 	if (rc != 0) {
 		return rc;
 	}
+	*locked = 1;
 	rc = perm_check(s, 4);
 	if (rc == 0 && idx >= s->l.nsems) {
 		rc = -EINVAL;
 	}
+	int applied = 0;
 	if (rc == 0) {
 		uint16_t n = (uint16_t)idx;
-		int applied = 0;
-		rc = undo_sweep(s, &n, 1, 0, &applied);
-		if (rc == 0 && applied) {
-			rc = update_queue(s, &wk);
-		}
+		rc = all ? undo_sweep(s, NULL, 0, 1, &applied) : undo_sweep(s, &n, 1, 0, &applied);
+	}
+	if (rc == 0 && applied) {
+		rc = update_queue(s, wk);
+	}
+	return rc;
+}
+
+SHMKIT_API int
+shmkit_semset_getval(shmkit_semset *s, unsigned idx)
+{
+	struct wakes wk;
+	wk.n = 0; /* not the whole array: it is large and hot */
+	int locked;
+	int rc = read_one_begin(s, idx, 0, &wk, &locked);
+	if (!locked) {
+		return rc;
 	}
 	uint32_t v = 0;
 	if (rc == 0) {
@@ -1979,24 +1987,10 @@ shmkit_semset_getpid(shmkit_semset *s, unsigned idx)
 {
 	struct wakes wk;
 	wk.n = 0; /* not the whole array: it is large and hot */
-	int rc = check_handle(s);
-	if (rc == 0) {
-		rc = begin(s);
-	}
-	if (rc != 0) {
+	int locked;
+	int rc = read_one_begin(s, idx, 0, &wk, &locked);
+	if (!locked) {
 		return rc;
-	}
-	rc = perm_check(s, 4);
-	if (rc == 0 && idx >= s->l.nsems) {
-		rc = -EINVAL;
-	}
-	if (rc == 0) {
-		uint16_t n = (uint16_t)idx;
-		int applied = 0;
-		rc = undo_sweep(s, &n, 1, 0, &applied);
-		if (rc == 0 && applied) {
-			rc = update_queue(s, &wk);
-		}
 	}
 	int32_t pid = rc == 0 ? sem(s, idx)->pid : 0;
 	end(s, &wk);
@@ -2018,23 +2012,10 @@ count_waiters(shmkit_semset *s, unsigned idx, int zero)
 	static _Thread_local struct attempt a;
 	struct wakes wk;
 	wk.n = 0; /* not the whole array: it is large and hot */
-	int rc = check_handle(s);
-	if (rc == 0) {
-		rc = begin(s);
-	}
-	if (rc != 0) {
+	int locked;
+	int rc = read_one_begin(s, idx, 1, &wk, &locked);
+	if (!locked) {
 		return rc;
-	}
-	rc = perm_check(s, 4);
-	if (rc == 0 && idx >= s->l.nsems) {
-		rc = -EINVAL;
-	}
-	int applied = 0;
-	if (rc == 0) {
-		rc = undo_sweep(s, NULL, 0, 1, &applied);
-	}
-	if (rc == 0 && applied) {
-		rc = update_queue(s, &wk);
 	}
 	int count = 0;
 	for (uint32_t w = 0; rc == 0 && w < WAIT_CAP; w++) {
