@@ -10,6 +10,8 @@
 #include "sync/sync_impl.h"
 
 #define WAITERS 0x80000000u
+/* Rounds of a contended locker's spin before it checks the holder and sleeps. */
+#define SPIN_ROUNDS 256
 
 enum { CONSISTENT = 0, OWNER_DIED = 1, NOT_RECOVERABLE = 2 };
 
@@ -97,6 +99,29 @@ take_over(struct mutex_impl *x, uint32_t seen, uint32_t me)
 	return -EOWNERDEAD;
 }
 
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* Spin (reading, not writing the word) while the mutex is held, a bounded
+ * number of rounds: a few microseconds at most. */
+static void
+spin_while_held(struct mutex_impl *x)
+{
+	for (int n = 0; n < SPIN_ROUNDS; n++) {
+		if (atomic_load_explicit(&x->word, memory_order_relaxed) == 0) {
+			return;
+		}
+		cpu_relax();
+	}
+}
+
 static int
 lock(shmkit_mutex *m, const struct timespec *deadline, int try_only)
 {
@@ -116,8 +141,16 @@ lock(shmkit_mutex *m, const struct timespec *deadline, int try_only)
 	/* Once we have slept, we take the lock with WAITERS set: others may
 	 * still sleep and the unlocker must wake them. */
 	uint32_t contended = 0;
+	int spun = try_only;
 	for (;;) {
 		uint32_t w = 0;
+		if (!spun) {
+			/* Critical sections are short: a holder that runs lets
+			 * go within a few hundred nanoseconds, far less than the
+			 * liveness check and the futex sleep below cost. */
+			spin_while_held(x);
+			spun = 1;
+		}
 		if (atomic_compare_exchange_strong_explicit(&x->word, &w, me | contended,
 							    memory_order_acquire,
 							    memory_order_relaxed)) {
