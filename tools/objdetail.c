@@ -165,11 +165,12 @@ cli_queue_print(const shmkit_segment_info *info, int json)
 		       ", \"max_bytes\": %" PRIu64 ", \"max_msg_size\": %u, \"max_msgs\": %u, "
 		       "\"last_send_pid\": %d, \"last_recv_pid\": %d, \"stime\": %" PRId64
 		       ", \"rtime\": %" PRId64 ", \"waiting_senders\": %u, "
-		       "\"waiting_receivers\": %u, \"dead_claims\": %u}",
+		       "\"waiting_receivers\": %u, \"dead_claims\": %u, \"repairs\": %u}",
 		       qi.count, qi.bytes, qi.max_bytes, (unsigned)qi.max_msg_size,
 		       (unsigned)qi.max_msgs, (int)qi.last_send_pid, (int)qi.last_recv_pid,
 		       qi.stime, qi.rtime, (unsigned)qi.waiting_senders,
-		       (unsigned)qi.waiting_receivers, (unsigned)qi.dead_claims);
+		       (unsigned)qi.waiting_receivers, (unsigned)qi.dead_claims,
+		       (unsigned)qi.repairs);
 		return 0;
 	}
 	printf("queue_count: %" PRIu64 "\n", qi.count);
@@ -181,5 +182,6 @@ cli_queue_print(const shmkit_segment_info *info, int json)
 	printf("queue_waiting: %u senders, %u receivers\n", (unsigned)qi.waiting_senders,
 	       (unsigned)qi.waiting_receivers);
 	printf("queue_dead_claims: %u\n", (unsigned)qi.dead_claims);
+	printf("queue_repairs: %u\n", (unsigned)qi.repairs);
 	return 0;
 }

@@ -87,7 +87,9 @@ typedef struct shmkit_queue_info {
 	uint32_t dead_claims; /* claims of dead senders not yet reclaimed */
 	uint32_t mode, uid, gid, cuid, cgid;
 	int32_t removed;
-	uint64_t reserved_[6];
+	uint32_t repairs; /* times an inconsistent index was rebuilt (a stray write) */
+	uint32_t reserved32_;
+	uint64_t reserved_[5];
 } shmkit_queue_info;
 
 /** A message loaned in place (zero-copy send or receive). */

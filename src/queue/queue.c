@@ -29,13 +29,13 @@
  *
  *   0     struct q_meta      immutable after creation; @ready published last
  *   64    shmkit_mutex       the queue's lock
- *   128   struct q_ctl       permissions, limits, counters, times (under the lock)
- *   256   struct q_jhdr      the redo journal's commit word and length
- *   320   struct q_wait      senders' wake-up word and sleeper count
- *   384   struct q_wait      receivers' wake-up word and sleeper count
- *   448   _Atomic uint32_t   [WAIT_CAP] who waits (token | sender bit), for stats
- *   704   struct q_jent      [JCAP] the journal's entries
- *   1216  struct q_desc      [nslots] message descriptors
+ *   128   struct q_ctl       owner, permissions, limit, removal (rarely written)
+ *   256   struct q_hot       counters, list ends, times (every send and receive)
+ *   384   struct q_wait      sleeping senders
+ *   448   struct q_wait      sleeping receivers
+ *   512   _Atomic uint32_t   [WAIT_CAP] who sleeps (token | sender bit), for stats
+ *   768   struct q_bucket    [NBUCKETS] per-type lists
+ *   1280  struct q_desc      [nslots] message descriptors, one line each
  *   ...   unsigned char      [nslots][slot_size] payloads, one fixed slot each
  *
  * A message lives in one slot of round_up(max_msg_size, 64) bytes, so the
@@ -46,31 +46,42 @@
  * writing into it), and the spares keep the full capacity available
  * meanwhile.
  *
- * Every state change of the metadata happens under the lock as one
- * transaction of the redo journal (the model of semset.c): the new values
- * are written into the journal, committed by one release store, applied and
- * cleared. A process killed anywhere leaves either an uncommitted journal
- * (ignored) or a committed one, which the next locker, told -EOWNERDEAD by
- * the mutex, replays: every entry is an absolute store, so replay is
- * idempotent. Payloads are written outside the lock into a claimed slot and
- * read under it (copying receive) or in place while the slot is lent.
+ * The descriptors are the only truth. Every operation, under the lock,
+ * writes a descriptor's fields first and its state word last: that one
+ * store is the operation's commit point. Everything else — the counters,
+ * the queue order, the per-type lists, the free list — is an index derived
+ * from the descriptors and updated after the commit point. A holder killed
+ * anywhere leaves the descriptors consistent and the index possibly half
+ * changed; the next locker, told -EOWNERDEAD by the mutex, rebuilds the
+ * index from the descriptors (index_rebuild). The same rebuild repairs an
+ * index that a check finds inconsistent (a peer's stray write). Permission
+ * changes commit by one store too: they are written into the spare one of
+ * two copies, which then becomes the current one.
  *
  * Messages are ordered by a 64-bit sequence number given at commit (so a
  * slow sender never holds up the messages committed after its claim);
  * comparisons are modular, (int64_t)(a - b) < 0, so the counter may wrap.
+ * The index keeps them in that order in one list (msgtyp 0, MSG_EXCEPT,
+ * MSG_COPY) and per type in NBUCKETS lists (msgtyp > 0 and < 0 in O(1) for
+ * types below NBUCKETS; larger types share one list sorted by type).
  */
 
 #define Q_MAGIC    0x31555153u /* "SQU1" */
-#define Q_LAYOUT   1u
+#define Q_LAYOUT   2u
 #define WAIT_CAP   64u
-#define JCAP       32u
+#define NBUCKETS   64u
 #define SPARE      4u
 #define SLOT_ALIGN 64u
+#define NIL        0xffffffffu
 
 /* Largest limits: keep every size computation far from overflow. */
 #define MAX_MSGS_LIMIT     (1u << 20)
 #define MAX_MSG_SIZE_LIMIT (1u << 26)
 #define MAX_TOTAL          ((uint64_t)1 << 36)
+
+/* Copying sends up to this size copy under the lock, in one locked step;
+ * larger ones claim, copy without the lock, and commit (two steps). */
+#define COPY_UNDER_LOCK 4096u
 
 /* How long a sleeper sleeps at most before it sweeps dead claims and
  * re-checks the queue (ns). */
@@ -83,11 +94,11 @@
 /* How long an opener waits for a creator to finish the queue (ns). */
 #define READY_WAIT_NS 2000000000
 
+/* Internal: the index disagrees with the descriptors; rebuild it. */
+#define E_INDEX (-EUCLEAN)
+
 /* Descriptor states. */
 enum { D_FREE = 0, D_CLAIMED = 1, D_COMMITTED = 2, D_TAKEN = 3, D_FENCED = 4 };
-
-/* Journal entry kinds. */
-enum { J_W32 = 1, J_W64 = 2 };
 
 struct q_meta {
 	uint32_t magic;
@@ -111,55 +122,74 @@ struct q_meta {
 _Static_assert(sizeof(struct q_meta) == 64, "meta is one line");
 _Static_assert(offsetof(struct q_meta, ready) == 48, "ready offset");
 
+/* Who may do what, and the byte limit (IPC_SET changes it). */
+struct q_perm {
+	uint64_t max_bytes; /* msg_qbytes */
+	uint32_t uid, gid, mode;
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct q_perm) == 24, "perm size");
+
 /* Under the lock; @removed is also read without it (relaxed: a hint that a
  * locked re-check confirms). */
 struct q_ctl {
-	uint32_t uid, gid, cuid, cgid;
-	uint32_t mode;
-	_Atomic uint32_t removed;
-	uint64_t max_bytes;  /* msg_qbytes */
-	uint64_t next_seq;   /* sequence of the next committed message */
-	uint64_t qbytes;     /* payload bytes of committed messages (msg_cbytes) */
-	uint64_t used_bytes; /* payload bytes claimed, committed or lent */
-	uint32_t qnum;       /* committed messages (msg_qnum) */
-	uint32_t used_msgs;  /* messages claimed, committed or lent */
-	int32_t lspid, lrpid;
-	int64_t stime, rtime, ctime;
-	uint32_t perm_gen;
+	uint32_t cuid, cgid;
+	_Atomic uint32_t removed; /* the commit point of IPC_RMID */
+	uint32_t perm_sel;        /* the current perm[]; the commit point of IPC_SET */
+	struct q_perm perm[2];
+	int64_t ctime;
+	uint32_t repairs; /* index rebuilds after a bad check (not after a death) */
 	uint32_t reserved0;
-	uint8_t reserved[24];
+	uint8_t reserved[48];
 };
 _Static_assert(sizeof(struct q_ctl) == 128, "ctl is two lines");
-_Static_assert(offsetof(struct q_ctl, max_bytes) % 8 == 0, "64-bit fields aligned");
-_Static_assert(offsetof(struct q_ctl, stime) % 8 == 0, "64-bit fields aligned");
+_Static_assert(offsetof(struct q_ctl, perm) == 16, "perm offset");
 
-struct q_jhdr {
-	/* 1 when the entries form a committed transaction. Stored 1 with
-	 * release after the entries (the commit point) and 0 with release
-	 * after they were applied; a recoverer reads it with acquire. */
-	_Atomic uint32_t valid;
-	uint32_t count;
-	uint8_t reserved[56];
+/* Written by every send and receive, under the lock. @next_seq is the
+ * truth (advanced before a commit point, so every committed sequence is
+ * before it); the rest is the derived index, and the times and pids are
+ * statistics stored after the commit point. */
+struct q_hot {
+	uint64_t next_seq;
+	uint64_t qbytes;     /* payload bytes of committed messages (msg_cbytes) */
+	uint64_t used_bytes; /* payload bytes claimed, committed or lent */
+	uint64_t bitmap;     /* bit t: bucket t (1 <= t < NBUCKETS) holds messages */
+	uint32_t qnum;       /* committed messages (msg_qnum) */
+	uint32_t used_msgs;  /* messages claimed, committed or lent */
+	uint32_t head, tail; /* committed messages in sequence order */
+	uint32_t free_head;  /* free descriptors, through next */
+	/* Bumped (under the lock) by every commit, and by every change that
+	 * makes room: what receivers and senders wait on (see wake()). */
+	_Atomic uint32_t commits;
+	_Atomic uint32_t frees;
+	uint32_t reserved0;
+	int64_t stime, rtime;
+	int32_t lspid, lrpid;
+	uint8_t reserved2[40];
 };
-_Static_assert(sizeof(struct q_jhdr) == 64, "journal header is one line");
+_Static_assert(sizeof(struct q_hot) == 128, "hot is two lines");
+_Static_assert(offsetof(struct q_hot, stime) == 64, "times on the second line");
 
-/* A wake-up word with its sleeper count, on a line of its own (written by
- * every sender or receiver). */
+/*
+ * A wake-up word, on a line of its own: @waiting callers spin or sleep on
+ * @seq (@sleepers of them in the futex), and a waker touches it only when
+ * someone waits (see wake()).
+ */
 struct q_wait {
 	_Atomic uint32_t seq;
+	_Atomic uint32_t waiting;
 	_Atomic uint32_t sleepers;
-	uint8_t reserved[56];
+	uint8_t reserved[52];
 };
 _Static_assert(sizeof(struct q_wait) == 64, "wait word is one line");
 
-struct q_jent {
-	uint32_t off;
-	uint32_t op;
-	uint64_t val;
+/* Bucket t < NBUCKETS holds the messages of type t in sequence order;
+ * bucket 0 those of every larger type, sorted by type, then sequence. */
+struct q_bucket {
+	uint32_t head, tail;
 };
-_Static_assert(sizeof(struct q_jent) == 16, "journal entry size");
 
-/* A message descriptor; changed only under the lock (through the journal). */
+/* A message descriptor; changed only under the lock, state word last. */
 struct q_desc {
 	uint32_t state;   /* D_* */
 	uint32_t owner;   /* claimer (CLAIMED, FENCED) or borrower (TAKEN) token */
@@ -168,21 +198,25 @@ struct q_desc {
 	int64_t type;     /* > 0 once committed */
 	uint64_t seq;     /* queue order, given at commit */
 	int64_t claim_ns; /* CLOCK_MONOTONIC of the claim (the fencing bound) */
+	/* The index: the queue order (committed) or the free list (free). */
+	uint32_t next, prev;
+	/* The index: the message's bucket (committed). */
+	uint32_t tnext, tprev;
 	uint64_t reserved;
 };
-_Static_assert(sizeof(struct q_desc) == 48, "descriptor size");
+_Static_assert(sizeof(struct q_desc) == 64, "descriptor is one line");
 
-#define OFF_META  0u
-#define OFF_LOCK  64u
-#define OFF_CTL   128u
-#define OFF_JHDR  256u
-#define OFF_SWAIT 320u
-#define OFF_RWAIT 384u
-#define OFF_WTAB  448u
-#define OFF_JENT  (OFF_WTAB + WAIT_CAP * 4u)
-#define OFF_DESC  (OFF_JENT + JCAP * (unsigned)sizeof(struct q_jent))
-_Static_assert(OFF_JENT == 704, "journal entries offset");
-_Static_assert(OFF_DESC == 1216 && OFF_DESC % 64 == 0, "descriptors on a line");
+#define OFF_META   0u
+#define OFF_LOCK   64u
+#define OFF_CTL    128u
+#define OFF_HOT    256u
+#define OFF_SWAIT  384u
+#define OFF_RWAIT  448u
+#define OFF_WTAB   512u
+#define OFF_BUCKET (OFF_WTAB + WAIT_CAP * 4u)
+#define OFF_DESC   (OFF_BUCKET + NBUCKETS * (unsigned)sizeof(struct q_bucket))
+_Static_assert(OFF_BUCKET == 768, "buckets offset");
+_Static_assert(OFF_DESC == 1280 && OFF_DESC % 64 == 0, "descriptors on a line");
 _Static_assert(sizeof(shmkit_mutex) == 64, "lock is one line");
 
 /* Where each section is, computed from the immutable limits alone (never
@@ -233,10 +267,6 @@ layout_compute(struct layout *l, uint32_t max_msgs, uint32_t max_msg_size)
 	return 0;
 }
 
-/* ---------------------------------------------------------------------- */
-/* Process identity: credentials and pid, cached (no system call per op).  */
-/* (Adapted from semset.c.)                                                */
-
 /* The credentials live in src/common/creds.c, shared with semsets. */
 void
 shmkit__queue_creds_changed(void)
@@ -265,10 +295,17 @@ ctl(const shmkit_queue *q)
 	return (struct q_ctl *)(q->base + OFF_CTL);
 }
 
-static struct q_jhdr *
-jhdr(const shmkit_queue *q)
+/* The current permissions; perm_sel is checked by perm_ok() under the lock. */
+static struct q_perm *
+perm(const shmkit_queue *q)
 {
-	return (struct q_jhdr *)(q->base + OFF_JHDR);
+	return &ctl(q)->perm[ctl(q)->perm_sel & 1];
+}
+
+static struct q_hot *
+hot(const shmkit_queue *q)
+{
+	return (struct q_hot *)(q->base + OFF_HOT);
 }
 
 static struct q_wait *
@@ -289,10 +326,10 @@ wtab(const shmkit_queue *q, uint32_t i)
 	return (_Atomic uint32_t *)(q->base + OFF_WTAB) + i;
 }
 
-static struct q_jent *
-jent(const shmkit_queue *q, uint32_t k)
+static struct q_bucket *
+bucket(const shmkit_queue *q, uint32_t b)
 {
-	return (struct q_jent *)(q->base + OFF_JENT) + k;
+	return (struct q_bucket *)(q->base + OFF_BUCKET) + b;
 }
 
 static struct q_desc *
@@ -307,177 +344,26 @@ slot(const shmkit_queue *q, uint32_t i)
 	return q->base + q->l.arena + (size_t)i * q->l.slot_size;
 }
 
-/* ---------------------------------------------------------------------- */
-/* The redo journal.                                                       */
-
-struct tx {
-	shmkit_queue *q;
-	uint32_t n;
-};
-
-static void
-tx_begin(struct tx *t, shmkit_queue *q)
-{
-	t->q = q;
-	t->n = 0;
-}
-
-static void
-tx_put(struct tx *t, const void *addr, uint32_t op, uint64_t val)
-{
-	/* Every transaction of this file has a fixed, small size (at most
-	 * 10 entries); overflowing JCAP is a bug of this file. */
-	if (t->n >= JCAP) {
-		abort();
-	}
-	struct q_jent *e = jent(t->q, t->n++);
-	e->off = (uint32_t)((const unsigned char *)addr - t->q->base);
-	e->op = op;
-	e->val = val;
-}
-
-static void
-tx_w32(struct tx *t, const void *p, uint32_t v)
-{
-	tx_put(t, p, J_W32, v);
-}
-
-static void
-tx_w64(struct tx *t, const void *p, uint64_t v)
-{
-	tx_put(t, p, J_W64, v);
-}
-
 /*
- * Is entry @e a store the journal may make? Only into the control block
- * and the descriptors, naturally aligned: a corrupted journal can never
- * write into the lock, the journal itself, a payload or outside the mapping.
+ * The count that the waiters of @w check: receivers the commit count,
+ * senders the free count. Both are bumped under the lock, on the line that
+ * the lock holder writes anyway.
  */
-static int
-jent_ok(const shmkit_queue *q, const struct q_jent *e)
+static _Atomic uint32_t *
+count_of(const shmkit_queue *q, const struct q_wait *w)
 {
-	uint64_t off = e->off;
-	uint64_t len;
-	if (e->op == J_W32) {
-		len = 4;
-	} else if (e->op == J_W64) {
-		len = 8;
-	} else {
-		return 0;
-	}
-	if (off % len != 0) {
-		return 0;
-	}
-	if (off >= OFF_CTL && off + len <= OFF_CTL + sizeof(struct q_ctl)) {
-		return 1;
-	}
-	return off >= q->l.desc &&
-	       off + len <= q->l.desc + (uint64_t)q->l.nslots * sizeof(struct q_desc);
+	return w == rwait(q) ? &hot(q)->commits : &hot(q)->frees;
 }
 
+/* Bump @w's count; under the lock. seq_cst: see wake(). */
 static void
-jent_apply(shmkit_queue *q, const struct q_jent *e)
+bump(shmkit_queue *q, struct q_wait *w)
 {
-	unsigned char *p = q->base + e->off;
-	if (e->op == J_W32) {
-		/* Atomic: @removed is read without the lock. */
-		atomic_store_explicit((_Atomic uint32_t *)p, (uint32_t)e->val,
-				      memory_order_relaxed);
-	} else {
-		memcpy(p, &e->val, 8);
-	}
-}
-
-/* Commit and apply. The entries are ours, written under the lock, so they
- * are applied without re-validation; only a replay (below) distrusts them. */
-static void
-tx_commit(struct tx *t)
-{
-	shmkit_queue *q = t->q;
-	if (t->n == 0) {
-		return;
-	}
-	jhdr(q)->count = t->n;
-	/* The commit point. Release: the entries and count are visible to
-	 * whoever acquires @valid (a recoverer after our death). */
-	atomic_store_explicit(&jhdr(q)->valid, 1, memory_order_release);
-	SHMKIT_CRASHPOINT("queue_mid_commit");
-	for (uint32_t k = 0; k < t->n; k++) {
-		jent_apply(q, jent(q, k));
-	}
-	/* Release: the applied stores precede the cleared flag. */
-	atomic_store_explicit(&jhdr(q)->valid, 0, memory_order_release);
-	t->n = 0;
-}
-
-/* Replay a committed journal left by a dead holder (idempotent). */
-static int
-journal_replay(shmkit_queue *q)
-{
-	/* Acquire pairs with the release store of the commit point. */
-	if (atomic_load_explicit(&jhdr(q)->valid, memory_order_acquire) == 0) {
-		return 0;
-	}
-	uint32_t n = jhdr(q)->count;
-	if (n == 0 || n > JCAP) {
-		return -EBADMSG;
-	}
-	struct q_jent e[JCAP];
-	memcpy(e, jent(q, 0), n * sizeof(e[0])); /* one read of each entry */
-	for (uint32_t k = 0; k < n; k++) {
-		if (!jent_ok(q, &e[k])) {
-			return -EBADMSG;
-		}
-	}
-	for (uint32_t k = 0; k < n; k++) {
-		jent_apply(q, &e[k]);
-	}
-	atomic_store_explicit(&jhdr(q)->valid, 0, memory_order_release);
-	return 0;
+	atomic_fetch_add_explicit(count_of(q, w), 1, memory_order_seq_cst);
 }
 
 /* ---------------------------------------------------------------------- */
-/* The lock and validation.                                                */
-
-static int
-q_lock(shmkit_queue *q)
-{
-	int rc = shmkit_mutex_lock(lockp(q));
-	if (rc == -EOWNERDEAD) {
-		/* The holder died inside a transaction or between two: replay
-		 * what it committed, then the queue is consistent again (a
-		 * claim it held is swept when its token is seen dead). */
-		rc = journal_replay(q);
-		if (rc != 0) {
-			/* Unlocking without consistent() poisons the mutex:
-			 * nobody will trust a queue whose journal is garbage. */
-			shmkit_mutex_unlock(lockp(q));
-			return rc;
-		}
-		rc = shmkit_mutex_consistent(lockp(q));
-	}
-	return rc;
-}
-
-static void
-q_unlock(shmkit_queue *q)
-{
-	shmkit_mutex_unlock(lockp(q));
-}
-
-/* Are the counters of the control block possible? Called under the lock. */
-static int
-ctl_ok(const shmkit_queue *q)
-{
-	const struct q_ctl *c = ctl(q);
-	const struct layout *l = &q->l;
-	if (c->mode > 0777 || c->used_msgs > l->max_msgs || c->qnum > c->used_msgs ||
-	    c->max_bytes == 0 || c->qbytes > c->used_bytes ||
-	    c->used_bytes > (uint64_t)c->used_msgs * l->max_msg_size) {
-		return -EBADMSG;
-	}
-	return 0;
-}
+/* Validation.                                                             */
 
 /* Copy descriptor @i and check it; called under the lock. */
 static int
@@ -494,6 +380,437 @@ desc_read(const shmkit_queue *q, uint32_t i, struct q_desc *d)
 		return -EBADMSG;
 	}
 	return 0;
+}
+
+/* The permissions and the byte limit (the truth: not derivable). */
+static int
+perm_ok(const shmkit_queue *q)
+{
+	const struct q_ctl *c = ctl(q);
+	if (c->perm_sel > 1 || perm(q)->mode > 0777 || perm(q)->max_bytes == 0) {
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* Are the counters of the index possible? Called under the lock. */
+static int
+hot_ok(const shmkit_queue *q)
+{
+	const struct q_hot *h = hot(q);
+	const struct layout *l = &q->l;
+	if (h->used_msgs > l->max_msgs || h->qnum > h->used_msgs || h->qbytes > h->used_bytes ||
+	    h->used_bytes > (uint64_t)h->used_msgs * l->max_msg_size ||
+	    (h->head == NIL) != (h->qnum == 0) || (h->tail == NIL) != (h->qnum == 0) ||
+	    (h->head != NIL && h->head >= l->nslots) || (h->tail != NIL && h->tail >= l->nslots) ||
+	    (h->free_head != NIL && h->free_head >= l->nslots) || (h->bitmap & 1) != 0) {
+		return E_INDEX;
+	}
+	return 0;
+}
+
+/* Is @v a possible link (an index or NIL)? */
+static int
+link_ok(const shmkit_queue *q, uint32_t v)
+{
+	return v == NIL || v < q->l.nslots;
+}
+
+/* Is @i a committed message (the index may only point at those)? */
+static int
+committed(const shmkit_queue *q, uint32_t i)
+{
+	return i < q->l.nslots && desc(q, i)->state == D_COMMITTED && desc(q, i)->type > 0 &&
+	       desc(q, i)->len <= q->l.max_msg_size;
+}
+
+/* The bucket of a type (> 0). */
+static uint32_t
+bucket_of(int64_t type)
+{
+	return type < (int64_t)NBUCKETS ? (uint32_t)type : 0;
+}
+
+/* 1 if sequence @a comes before @b, modulo 2^64. */
+static int
+seq_before(uint64_t a, uint64_t b)
+{
+	return (int64_t)(a - b) < 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The index.                                                              */
+
+/* Which link of a descriptor a list uses. */
+enum { L_ORDER = 0, L_TYPE = 1 };
+
+static uint32_t *
+nextp(const shmkit_queue *q, uint32_t i, int which)
+{
+	return which == L_ORDER ? &desc(q, i)->next : &desc(q, i)->tnext;
+}
+
+static uint32_t *
+prevp(const shmkit_queue *q, uint32_t i, int which)
+{
+	return which == L_ORDER ? &desc(q, i)->prev : &desc(q, i)->tprev;
+}
+
+/* Does @a come before @b in list @which (bucket 0 is sorted by type)? */
+static int
+list_before(const shmkit_queue *q, uint32_t a, uint32_t b, int which)
+{
+	const struct q_desc *x = desc(q, a), *y = desc(q, b);
+	if (which == L_TYPE && x->type != y->type) {
+		return x->type < y->type;
+	}
+	return seq_before(x->seq, y->seq);
+}
+
+/*
+ * Sort the singly linked chain @head (through @which's next links, @n long)
+ * by list_before(): a bottom-up merge sort on the links themselves, so a
+ * recovery needs no memory. Return the new head; prev links are not set.
+ */
+static uint32_t
+chain_sort(const shmkit_queue *q, uint32_t head, int which)
+{
+	for (uint32_t width = 1;; width *= 2) {
+		uint32_t p = head, out = NIL, out_tail = NIL;
+		unsigned merges = 0;
+		while (p != NIL) {
+			merges++;
+			uint32_t r = p, psize = 0;
+			for (uint32_t k = 0; k < width && r != NIL; k++) {
+				psize++;
+				r = *nextp(q, r, which);
+			}
+			uint32_t rsize = width;
+			while (psize > 0 || (rsize > 0 && r != NIL)) {
+				uint32_t e;
+				if (psize == 0) {
+					e = r;
+					r = *nextp(q, r, which);
+					rsize--;
+				} else if (rsize == 0 || r == NIL || !list_before(q, r, p, which)) {
+					e = p;
+					p = *nextp(q, p, which);
+					psize--;
+				} else {
+					e = r;
+					r = *nextp(q, r, which);
+					rsize--;
+				}
+				if (out_tail == NIL) {
+					out = e;
+				} else {
+					*nextp(q, out_tail, which) = e;
+				}
+				out_tail = e;
+			}
+			p = r;
+		}
+		if (out_tail != NIL) {
+			*nextp(q, out_tail, which) = NIL;
+		}
+		head = out;
+		if (merges <= 1) {
+			return head;
+		}
+	}
+}
+
+/*
+ * Rebuild the whole index from the descriptors: after a holder died inside
+ * an operation (the index may be half changed) or when a check found it
+ * inconsistent. Only the descriptors and next_seq are read; every
+ * descriptor is validated first, so a corrupted one gives -EBADMSG before
+ * anything is written. Under the lock. Return 0 or -EBADMSG.
+ */
+static int
+index_rebuild(shmkit_queue *q)
+{
+	struct q_hot *h = hot(q);
+	const uint32_t n = q->l.nslots;
+	uint64_t qbytes = 0, used_bytes = 0;
+	uint32_t qnum = 0, used = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct q_desc d;
+		if (desc_read(q, i, &d) != 0) {
+			return -EBADMSG;
+		}
+		if (d.state == D_COMMITTED) {
+			/* Every committed sequence precedes next_seq. */
+			if (!seq_before(d.seq, h->next_seq)) {
+				return -EBADMSG;
+			}
+			qnum++;
+			qbytes += d.len;
+		}
+		if (d.state == D_COMMITTED || d.state == D_CLAIMED || d.state == D_TAKEN) {
+			used++;
+			used_bytes += d.len;
+		}
+	}
+	if (used > q->l.max_msgs) {
+		return -EBADMSG;
+	}
+	/* Chains in index order (built backwards), then sorted. */
+	uint32_t chead = NIL, fhead = NIL;
+	for (uint32_t k = n; k-- > 0;) {
+		struct q_desc *d = desc(q, k);
+		if (d->state == D_FREE) {
+			d->next = fhead;
+			fhead = k;
+		} else if (d->state == D_COMMITTED) {
+			d->next = chead;
+			chead = k;
+		}
+	}
+	chead = chain_sort(q, chead, L_ORDER);
+	for (uint32_t b = 0; b < NBUCKETS; b++) {
+		bucket(q, b)->head = bucket(q, b)->tail = NIL;
+	}
+	uint64_t bitmap = 0;
+	uint32_t prev = NIL;
+	for (uint32_t k = chead; k != NIL; k = desc(q, k)->next) {
+		struct q_desc *d = desc(q, k);
+		struct q_bucket *bk = bucket(q, bucket_of(d->type));
+		d->prev = prev;
+		prev = k;
+		/* Appended in sequence order: bucket 0 is sorted by type below. */
+		d->tnext = NIL;
+		d->tprev = bk->tail;
+		if (bk->tail == NIL) {
+			bk->head = k;
+		} else {
+			desc(q, bk->tail)->tnext = k;
+		}
+		bk->tail = k;
+		if (bucket_of(d->type) != 0) {
+			bitmap |= UINT64_C(1) << bucket_of(d->type);
+		}
+	}
+	struct q_bucket *b0 = bucket(q, 0);
+	b0->head = chain_sort(q, b0->head, L_TYPE);
+	b0->tail = NIL;
+	for (uint32_t k = b0->head; k != NIL; k = desc(q, k)->tnext) {
+		desc(q, k)->tprev = b0->tail;
+		b0->tail = k;
+	}
+	h->head = chead;
+	h->tail = prev;
+	h->free_head = fhead;
+	h->bitmap = bitmap;
+	h->qnum = qnum;
+	h->qbytes = qbytes;
+	h->used_msgs = used;
+	h->used_bytes = used_bytes;
+	return 0;
+}
+
+/* After a check found the index inconsistent: rebuild it, and count it. */
+static int
+index_repair(shmkit_queue *q)
+{
+	int rc = index_rebuild(q);
+	if (rc == 0) {
+		ctl(q)->repairs++;
+	}
+	return rc;
+}
+
+/* Append committed message @i to list @which, whose ends are @head/@tail. */
+static int
+list_append(shmkit_queue *q, uint32_t i, uint32_t *head, uint32_t *tail, int which)
+{
+	uint32_t t = *tail;
+	if (!link_ok(q, t) || (t == NIL) != (*head == NIL) ||
+	    (t != NIL && (!committed(q, t) || *nextp(q, t, which) != NIL))) {
+		return E_INDEX;
+	}
+	*nextp(q, i, which) = NIL;
+	*prevp(q, i, which) = t;
+	if (t == NIL) {
+		*head = i;
+	} else {
+		*nextp(q, t, which) = i;
+	}
+	*tail = i;
+	return 0;
+}
+
+/* Insert committed message @i (type >= NBUCKETS) into bucket 0, sorted
+ * by type: walk back from the tail over larger types (usually none). */
+static int
+bucket0_insert(shmkit_queue *q, uint32_t i)
+{
+	struct q_bucket *b = bucket(q, 0);
+	int64_t type = desc(q, i)->type;
+	uint32_t after = b->tail;
+	for (uint32_t steps = 0; after != NIL; steps++) {
+		if (steps >= q->l.nslots || !committed(q, after)) {
+			return E_INDEX;
+		}
+		if (desc(q, after)->type <= type) {
+			break;
+		}
+		after = desc(q, after)->tprev;
+	}
+	if (after == b->tail) {
+		return list_append(q, i, &b->head, &b->tail, L_TYPE);
+	}
+	/* Between @after (or the head) and its successor, which exists. */
+	uint32_t before = after == NIL ? b->head : desc(q, after)->tnext;
+	if (!committed(q, before) || desc(q, before)->tprev != after) {
+		return E_INDEX;
+	}
+	desc(q, i)->tprev = after;
+	desc(q, i)->tnext = before;
+	desc(q, before)->tprev = i;
+	if (after == NIL) {
+		b->head = i;
+	} else {
+		desc(q, after)->tnext = i;
+	}
+	return 0;
+}
+
+/* Add message @i, just committed, to the index and the counters. */
+static int
+index_add(shmkit_queue *q, uint32_t i)
+{
+	struct q_hot *h = hot(q);
+	struct q_desc *d = desc(q, i);
+	int rc = list_append(q, i, &h->head, &h->tail, L_ORDER);
+	if (rc != 0) {
+		return rc;
+	}
+	uint32_t b = bucket_of(d->type);
+	if (b == 0) {
+		rc = bucket0_insert(q, i);
+	} else {
+		rc = list_append(q, i, &bucket(q, b)->head, &bucket(q, b)->tail, L_TYPE);
+		h->bitmap |= UINT64_C(1) << b;
+	}
+	h->qnum++;
+	h->qbytes += d->len;
+	return rc;
+}
+
+/* Check that committed message @i can be unlinked from both of its lists
+ * (done before its commit point, so a bad index is repaired first). */
+static int
+index_can_del(const shmkit_queue *q, uint32_t i)
+{
+	const struct q_hot *h = hot(q);
+	const struct q_desc *d = desc(q, i);
+	const struct q_bucket *b = bucket(q, bucket_of(d->type));
+	uint32_t p = d->prev, n = d->next, tp = d->tprev, tn = d->tnext;
+	if (!link_ok(q, p) || !link_ok(q, n) || !link_ok(q, tp) || !link_ok(q, tn) ||
+	    (p == NIL ? h->head != i : desc(q, p)->next != i) ||
+	    (n == NIL ? h->tail != i : desc(q, n)->prev != i) ||
+	    (tp == NIL ? b->head != i : desc(q, tp)->tnext != i) ||
+	    (tn == NIL ? b->tail != i : desc(q, tn)->tprev != i) || h->qnum == 0 ||
+	    h->qbytes < d->len) {
+		return E_INDEX;
+	}
+	return 0;
+}
+
+/* Take message @i (no longer committed: its state was just changed) out
+ * of the lists and the counters. index_can_del() said it can be. */
+static void
+index_del(shmkit_queue *q, uint32_t i, int64_t type, uint32_t len)
+{
+	struct q_hot *h = hot(q);
+	uint32_t b = bucket_of(type);
+	struct q_bucket *bk = bucket(q, b);
+	uint32_t p = desc(q, i)->prev, n = desc(q, i)->next;
+	uint32_t tp = desc(q, i)->tprev, tn = desc(q, i)->tnext;
+	*(p == NIL ? &h->head : &desc(q, p)->next) = n;
+	*(n == NIL ? &h->tail : &desc(q, n)->prev) = p;
+	*(tp == NIL ? &bk->head : &desc(q, tp)->tnext) = tn;
+	*(tn == NIL ? &bk->tail : &desc(q, tn)->tprev) = tp;
+	if (b != 0 && bk->head == NIL) {
+		h->bitmap &= ~(UINT64_C(1) << b);
+	}
+	h->qnum--;
+	h->qbytes -= len;
+}
+
+/* Take a free descriptor off the free list. Return its index, -EAGAIN (none
+ * free: fenced slots fill the spares), or E_INDEX. */
+static int
+free_pop(shmkit_queue *q)
+{
+	struct q_hot *h = hot(q);
+	uint32_t f = h->free_head;
+	if (f == NIL) {
+		/* Really none, or a broken list? Rare: the queue is full. */
+		for (uint32_t i = 0; i < q->l.nslots; i++) {
+			if (desc(q, i)->state == D_FREE) {
+				return E_INDEX;
+			}
+		}
+		return -EAGAIN;
+	}
+	if (f >= q->l.nslots || desc(q, f)->state != D_FREE || !link_ok(q, desc(q, f)->next)) {
+		return E_INDEX;
+	}
+	h->free_head = desc(q, f)->next;
+	return (int)f;
+}
+
+/* Free descriptor @i (its state is still what @d says, with @counted: it
+ * still counts in used_*): the state store is the commit point. */
+static void
+desc_free(shmkit_queue *q, uint32_t i, const struct q_desc *d, int counted)
+{
+	struct q_hot *h = hot(q);
+	struct q_desc *x = desc(q, i);
+	x->owner = 0;
+	x->gen = d->gen + 1;
+	x->state = D_FREE;
+	x->next = h->free_head;
+	h->free_head = i;
+	bump(q, swait(q));
+	if (counted) {
+		h->used_msgs--;
+		h->used_bytes -= d->len;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* The lock.                                                               */
+
+static int
+q_lock(shmkit_queue *q)
+{
+	int rc = shmkit_mutex_lock(lockp(q));
+	if (rc == -EOWNERDEAD) {
+		/* The holder died inside an operation or between two: the
+		 * descriptors say what was done; rebuild the rest (a claim it
+		 * held is swept when its token is seen dead). */
+		rc = perm_ok(q);
+		if (rc == 0) {
+			rc = index_rebuild(q);
+		}
+		if (rc != 0) {
+			/* Unlocking without consistent() poisons the mutex:
+			 * nobody will trust a queue that cannot be rebuilt. */
+			shmkit_mutex_unlock(lockp(q));
+			return rc;
+		}
+		rc = shmkit_mutex_consistent(lockp(q));
+	}
+	return rc;
+}
+
+static void
+q_unlock(shmkit_queue *q)
+{
+	shmkit_mutex_unlock(lockp(q));
 }
 
 /* Is the thread behind @token known to be gone? A malformed token (a
@@ -518,11 +835,12 @@ now_sec(void)
 static unsigned
 granted(const shmkit_queue *q, const struct shmkit__creds *c)
 {
+	const struct q_perm *p = perm(q);
 	const struct q_ctl *x = ctl(q);
-	unsigned mode = x->mode & 0777;
-	if (c->euid == (uid_t)x->cuid || c->euid == (uid_t)x->uid) {
+	unsigned mode = p->mode & 0777;
+	if (c->euid == (uid_t)x->cuid || c->euid == (uid_t)p->uid) {
 		mode >>= 6;
-	} else if (shmkit__creds_in_group(c, x->cgid) || shmkit__creds_in_group(c, x->gid)) {
+	} else if (shmkit__creds_in_group(c, x->cgid) || shmkit__creds_in_group(c, p->gid)) {
 		mode >>= 3;
 	}
 	return mode & 7;
@@ -538,9 +856,10 @@ perm_check(shmkit_queue *q, unsigned want)
 	 * granted bits and CAP_IPC_OWNER), so the fast path neither copies
 	 * the credentials nor takes their lock. A refusal is recomputed.
 	 */
+	const struct q_perm *p = perm(q);
 	const struct q_ctl *x = ctl(q);
 	uint64_t h = shmkit__creds_epoch();
-	const uint32_t parts[] = {x->mode, x->uid, x->gid, x->cuid, x->cgid};
+	const uint32_t parts[] = {p->mode, p->uid, p->gid, x->cuid, x->cgid};
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		h = (h ^ parts[i]) * UINT64_C(0x9e3779b97f4a7c15);
 		h ^= h >> 29;
@@ -569,14 +888,15 @@ owner_check(shmkit_queue *q)
 	shmkit__queue_creds_changed();
 	shmkit__creds_get(&cr);
 	const struct q_ctl *x = ctl(q);
-	if (cr.euid == (uid_t)x->uid || cr.euid == (uid_t)x->cuid || cr.cap_sys_admin) {
+	if (cr.euid == (uid_t)perm(q)->uid || cr.euid == (uid_t)x->cuid || cr.cap_sys_admin) {
 		return 0;
 	}
 	return -EPERM;
 }
 
-/* Start a locked call: lock, refuse a removed or corrupted queue, check
- * @want access (0: none). On error the lock is not held. */
+/* Start a locked call: lock, refuse a removed or corrupted queue (repair an
+ * inconsistent index), check @want access (0: none). On error the lock is
+ * not held. */
 static int
 begin(shmkit_queue *q, unsigned want)
 {
@@ -586,7 +906,10 @@ begin(shmkit_queue *q, unsigned want)
 	}
 	if (atomic_load_explicit(&ctl(q)->removed, memory_order_relaxed)) {
 		rc = -EIDRM;
-	} else if ((rc = ctl_ok(q)) == 0 && want != 0) {
+	} else if ((rc = perm_ok(q)) == 0 && (rc = hot_ok(q)) == E_INDEX) {
+		rc = index_repair(q);
+	}
+	if (rc == 0 && want != 0) {
 		rc = perm_check(q, want);
 	}
 	if (rc != 0) {
@@ -599,14 +922,25 @@ begin(shmkit_queue *q, unsigned want)
 /* Wake-ups.                                                               */
 
 /*
- * Wake whoever sleeps on @w. The increment is seq_cst and so is the load of
- * the sleeper count; a sleeper increments the count (seq_cst) before the
- * kernel compares the word: either we see its count and wake it, or it sees
- * our increment and does not sleep. No system call when nobody sleeps.
+ * Wake whoever waits on @w, after bump() and the unlock.
+ *
+ * A waiter, after a locked check that failed, counts itself in @waiting
+ * and then reads the count again (waiter_settle): if the count moved it
+ * checks again, else it waits for @seq to move. Both sides are seq_cst, so
+ * either our load of @waiting sees the waiter, or its second read of the
+ * count sees our bump. So a waker touches @seq only when someone waits: no
+ * store, no system call and no cache line taken from a busy peer otherwise.
+ * Sleepers count themselves (seq_cst) before the kernel compares @seq:
+ * either we see the count and call futex_wake, or the futex sees the new
+ * @seq and does not sleep.
  */
 static void
-wake(struct q_wait *w)
+wake(shmkit_queue *q, struct q_wait *w)
 {
+	(void)q;
+	if (atomic_load_explicit(&w->waiting, memory_order_seq_cst) == 0) {
+		return;
+	}
 	atomic_fetch_add_explicit(&w->seq, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&w->sleepers, memory_order_seq_cst) != 0) {
 		shmkit__futex_wake(&w->seq, INT_MAX);
@@ -634,14 +968,6 @@ waiter_enter(shmkit_queue *q, uint32_t role)
 	return -1;
 }
 
-static void
-waiter_leave(shmkit_queue *q, int idx)
-{
-	if (idx >= 0) {
-		atomic_store_explicit(wtab(q, (uint32_t)idx), 0, memory_order_relaxed);
-	}
-}
-
 /* Count the live waiters of each role, clearing the entries of dead ones. */
 static void
 waiter_count(shmkit_queue *q, uint32_t *senders, uint32_t *receivers)
@@ -666,139 +992,63 @@ waiter_count(shmkit_queue *q, uint32_t *senders, uint32_t *receivers)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Claims and their sweep.                                                 */
-
-/* Free slot @i (held with @len bytes counted in used_*); @counted says
- * whether it still counts in used_msgs/used_bytes (a fenced slot does
- * not). Under the lock, one transaction. */
-static void
-slot_free(shmkit_queue *q, uint32_t i, const struct q_desc *d, int counted)
-{
-	struct tx t;
-	struct q_ctl *c = ctl(q);
-	tx_begin(&t, q);
-	tx_w32(&t, &desc(q, i)->state, D_FREE);
-	tx_w32(&t, &desc(q, i)->owner, 0);
-	tx_w32(&t, &desc(q, i)->gen, d->gen + 1);
-	if (counted) {
-		tx_w32(&t, &c->used_msgs, c->used_msgs - 1);
-		tx_w64(&t, &c->used_bytes, c->used_bytes - d->len);
-	}
-	tx_commit(&t);
-}
-
-/*
- * Reclaim the claims and loans of dead threads, and fence live claimers
- * that held a claim longer than FENCE_NS: the fenced slot stops counting
- * against the limits at once, but stays quarantined (it may still be being
- * written) until its claimer comes back (its commit fails with -ESTALE) or
- * dies. Under the lock. Return the number of slots given back to the
- * limits, or -EBADMSG.
- */
-static int
-sweep(shmkit_queue *q)
-{
-	int freed = 0;
-	/* Coarse, as the claim stamps: they are compared with a 2 s bound. */
-	int64_t now = shmkit__monotonic_coarse_ns();
-	for (uint32_t i = 0; i < q->l.nslots; i++) {
-		struct q_desc d;
-		if (desc_read(q, i, &d) != 0) {
-			return -EBADMSG;
-		}
-		if (d.state != D_CLAIMED && d.state != D_TAKEN && d.state != D_FENCED) {
-			continue;
-		}
-		if (token_dead(d.owner)) {
-			/* A fenced slot no longer counts against the limits. */
-			int counted = d.state != D_FENCED;
-			if (counted && (d.len > ctl(q)->used_bytes || ctl(q)->used_msgs == 0)) {
-				return -EBADMSG;
-			}
-			slot_free(q, i, &d, counted);
-			freed++;
-			continue;
-		}
-		if (d.state == D_CLAIMED && now - d.claim_ns > FENCE_NS) {
-			struct tx t;
-			struct q_ctl *c = ctl(q);
-			if (d.len > c->used_bytes || c->used_msgs == 0) {
-				return -EBADMSG;
-			}
-			tx_begin(&t, q);
-			tx_w32(&t, &desc(q, i)->state, D_FENCED);
-			tx_w32(&t, &c->used_msgs, c->used_msgs - 1);
-			tx_w64(&t, &c->used_bytes, c->used_bytes - d.len);
-			tx_commit(&t);
-			freed++;
-		}
-	}
-	return freed;
-}
-
-/* Try to claim a slot for @len bytes; under the lock. Return 0 and fill
- * @loan, -EAGAIN (no room), -EBADMSG. */
-static int
-try_claim(shmkit_queue *q, size_t len, uint32_t tok, shmkit_queue_loan *loan)
-{
-	struct q_ctl *c = ctl(q);
-	if (c->used_bytes + len > c->max_bytes || c->used_msgs + 1 > q->l.max_msgs ||
-	    (uint64_t)c->used_msgs + 1 > c->max_bytes) {
-		return -EAGAIN;
-	}
-	for (uint32_t i = 0; i < q->l.nslots; i++) {
-		struct q_desc d;
-		if (desc_read(q, i, &d) != 0) {
-			return -EBADMSG;
-		}
-		if (d.state != D_FREE) {
-			continue;
-		}
-		struct tx t;
-		uint32_t gen = d.gen + 1;
-		tx_begin(&t, q);
-		tx_w32(&t, &desc(q, i)->owner, tok);
-		tx_w32(&t, &desc(q, i)->gen, gen);
-		tx_w32(&t, &desc(q, i)->len, (uint32_t)len);
-		tx_w64(&t, &desc(q, i)->claim_ns, (uint64_t)shmkit__monotonic_coarse_ns());
-		tx_w32(&t, &desc(q, i)->state, D_CLAIMED);
-		tx_w32(&t, &c->used_msgs, c->used_msgs + 1);
-		tx_w64(&t, &c->used_bytes, c->used_bytes + len);
-		tx_commit(&t);
-		loan->data = slot(q, i);
-		loan->len = len;
-		loan->type = 0;
-		loan->priv_[0] = LOAN_SEND;
-		loan->priv_[1] = i;
-		loan->priv_[2] = gen;
-		loan->priv_[3] = (uint64_t)(uintptr_t)q;
-		return 0;
-	}
-	/* The counters leave room but every slot is in use: either fenced
-	 * slots fill the spares (wait for them) or the counters lie. */
-	uint32_t busy = 0;
-	for (uint32_t i = 0; i < q->l.nslots; i++) {
-		if (desc(q, i)->state != D_FENCED) {
-			busy++;
-		}
-	}
-	return busy > c->used_msgs ? -EBADMSG : -EAGAIN;
-}
-
-/* ---------------------------------------------------------------------- */
 /* Waiting.                                                                */
 
 struct waiter {
 	shmkit_queue *q;
 	struct q_wait *w;
-	int idx;
-	uint32_t seen;
+	_Atomic uint32_t *count; /* count_of(w) */
+	uint32_t role;           /* bit 31 for a sender, in the table of waiters */
+	int counted;             /* counted in w->waiting */
+	int idx;                 /* entry in the table of waiters, or -1 */
+	uint32_t seen;           /* the count before the last locked check */
+	uint32_t seq;            /* w->seq once counted in */
 };
 
-static int
-wait_check_args(const struct timespec *deadline)
+static void
+waiter_init(struct waiter *wt, shmkit_queue *q, struct q_wait *w, uint32_t role)
 {
-	return shmkit__ts_check(deadline);
+	wt->q = q;
+	wt->w = w;
+	wt->count = count_of(q, w);
+	wt->role = role;
+	wt->counted = 0;
+	wt->idx = -1;
+	wt->seen = 0;
+}
+
+/* Before each locked check. */
+static void
+waiter_look(struct waiter *wt)
+{
+	wt->seen = atomic_load_explicit(wt->count, memory_order_seq_cst);
+}
+
+/*
+ * After a locked check that failed: count in as a waiter (the first time)
+ * and take @seq; then, if the count moved since waiter_look(), return 1:
+ * check again (see wake()). Return 0: wait for @seq to move.
+ */
+static int
+waiter_settle(struct waiter *wt)
+{
+	if (!wt->counted) {
+		atomic_fetch_add_explicit(&wt->w->waiting, 1, memory_order_seq_cst);
+		wt->counted = 1;
+	}
+	wt->seq = atomic_load_explicit(&wt->w->seq, memory_order_seq_cst);
+	return atomic_load_explicit(wt->count, memory_order_seq_cst) != wt->seen;
+}
+
+static void
+waiter_done(struct waiter *wt)
+{
+	if (wt->counted) {
+		atomic_fetch_sub_explicit(&wt->w->waiting, 1, memory_order_seq_cst);
+	}
+	if (wt->idx >= 0) {
+		atomic_store_explicit(wtab(wt->q, (uint32_t)wt->idx), 0, memory_order_relaxed);
+	}
 }
 
 static inline void
@@ -812,19 +1062,19 @@ cpu_relax(void)
 }
 
 /*
- * Spin until @wt's word moves past @seen, for at most @ns (forever when
- * @ns < 0, up to @deadline). A peer that is awake answers within a few
- * hundred nanoseconds; catching that without sleeping spares both sides a
- * system call (the waker sees no sleeper and makes no FUTEX_WAKE).
+ * Spin until @wt's word moves, for at most @ns (up to
+ * @deadline). A peer that is awake answers within a few hundred
+ * nanoseconds; catching that without sleeping spares both sides a system
+ * call (the waker sees no sleeper and makes no FUTEX_WAKE).
  * Return 1 if the word moved, 0 if not, -ETIMEDOUT at @deadline.
  */
 static int
 spin_for(struct waiter *wt, int64_t ns, const struct timespec *deadline)
 {
-	int64_t until = ns < 0 ? INT64_MAX : shmkit__monotonic_ns() + ns;
+	int64_t until = shmkit__monotonic_ns() + ns;
 	for (uint32_t n = 1;; n++) {
 		/* Acquire: pairs with wake()'s increment. */
-		if (atomic_load_explicit(&wt->w->seq, memory_order_acquire) != wt->seen) {
+		if (atomic_load_explicit(&wt->w->seq, memory_order_acquire) != wt->seq) {
 			return 1;
 		}
 		cpu_relax();
@@ -840,9 +1090,10 @@ spin_for(struct waiter *wt, int64_t ns, const struct timespec *deadline)
 	}
 }
 
-/* Wait until @wt's word moves past @seen, a slice passes or @deadline:
- * spin first (SPIN_NS, or forever with SHMKIT_QUEUE_F_SPIN), then sleep
- * (at once with SHMKIT_QUEUE_F_SLEEP).
+/* Wait (after waiter_settle) until @wt's word moves, a slice passes or @deadline:
+ * spin first (SPIN_NS, or a whole slice with SHMKIT_QUEUE_F_SPIN), then
+ * sleep (at once with SHMKIT_QUEUE_F_SLEEP). A caller shows in the table of
+ * waiters (the stats) once it sleeps or has spun a slice.
  * Return 0 (re-check), -ETIMEDOUT, -EINTR (only if @flags ask). */
 static int
 wait_once(struct waiter *wt, unsigned flags, const struct timespec *deadline)
@@ -854,15 +1105,21 @@ wait_once(struct waiter *wt, unsigned flags, const struct timespec *deadline)
 		/* A spinning waiter still wakes every slice to sweep. */
 		int r = spin_for(wt, (flags & SHMKIT_QUEUE_F_SPIN) ? SLEEP_SLICE_NS : SPIN_NS,
 				 deadline);
+		if (r == 0 && wt->idx < 0 && (flags & SHMKIT_QUEUE_F_SPIN)) {
+			wt->idx = waiter_enter(wt->q, wt->role);
+		}
 		if (r != 0 || (flags & SHMKIT_QUEUE_F_SPIN)) {
 			return r < 0 ? r : 0;
 		}
+	}
+	if (wt->idx < 0) {
+		wt->idx = waiter_enter(wt->q, wt->role);
 	}
 	struct timespec until;
 	shmkit__ts_slice(&until, deadline, SLEEP_SLICE_NS);
 	/* seq_cst: pairs with wake()'s increment and load (see there). */
 	atomic_fetch_add_explicit(&wt->w->sleepers, 1, memory_order_seq_cst);
-	int rc = shmkit__futex_wait(&wt->w->seq, wt->seen, &until);
+	int rc = shmkit__futex_wait(&wt->w->seq, wt->seq, &until);
 	atomic_fetch_sub_explicit(&wt->w->sleepers, 1, memory_order_seq_cst);
 	if (rc == -EINTR && (flags & SHMKIT_QUEUE_F_INTERRUPTIBLE)) {
 		return -EINTR;
@@ -874,50 +1131,225 @@ wait_once(struct waiter *wt, unsigned flags, const struct timespec *deadline)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Sending.                                                                */
+/* Claims and their sweep.                                                 */
 
+/*
+ * Reclaim the claims and loans of dead threads, and fence live claimers
+ * that held a claim longer than FENCE_NS: the fenced slot stops counting
+ * against the limits at once, but stays quarantined (it may still be being
+ * written) until its claimer comes back (its commit fails with -ESTALE) or
+ * dies. Under the lock. Return the number of slots given back to the
+ * limits, or -EBADMSG.
+ */
 static int
-reserve_impl(shmkit_queue *q, size_t len, shmkit_queue_loan *loan, unsigned flags,
-	     const struct timespec *deadline)
+sweep(shmkit_queue *q)
+{
+	int freed = 0, repair = 0;
+	struct q_hot *h = hot(q);
+	/* Coarse, as the claim stamps: they are compared with a 2 s bound. */
+	int64_t now = shmkit__monotonic_coarse_ns();
+	for (uint32_t i = 0; i < q->l.nslots; i++) {
+		struct q_desc d;
+		if (desc_read(q, i, &d) != 0) {
+			return -EBADMSG;
+		}
+		if (d.state != D_CLAIMED && d.state != D_TAKEN && d.state != D_FENCED) {
+			continue;
+		}
+		/* A fenced slot no longer counts against the limits. */
+		int counted = d.state != D_FENCED;
+		if (counted && (d.len > h->used_bytes || h->used_msgs == 0)) {
+			repair = 1; /* the counters disagree: rebuilt below */
+			counted = 0;
+		}
+		if (token_dead(d.owner)) {
+			desc_free(q, i, &d, counted);
+			freed++;
+		} else if (d.state == D_CLAIMED && now - d.claim_ns > FENCE_NS) {
+			desc(q, i)->state = D_FENCED; /* the commit point */
+			bump(q, swait(q));
+			if (counted) {
+				h->used_msgs--;
+				h->used_bytes -= d.len;
+			}
+			freed++;
+		}
+	}
+	if (repair && index_repair(q) != 0) {
+		return -EBADMSG;
+	}
+	return freed;
+}
+
+/* Is there room for a message of @len bytes? Under the lock. */
+static int
+room_for(const shmkit_queue *q, size_t len)
+{
+	const struct q_hot *h = hot(q);
+	uint64_t max = perm(q)->max_bytes;
+	/* As the kernel: the bytes, and the count may not exceed the bytes. */
+	return h->used_bytes + len <= max && h->used_msgs + 1 <= q->l.max_msgs &&
+	       (uint64_t)h->used_msgs + 1 <= max;
+}
+
+/* Take a free descriptor, repairing the free list once if it is broken.
+ * Return its index, -EAGAIN, -EBADMSG. */
+static int
+take_free(shmkit_queue *q)
+{
+	int i = free_pop(q);
+	if (i == E_INDEX) {
+		i = index_repair(q) != 0 ? -EBADMSG : free_pop(q);
+		if (i == E_INDEX) {
+			i = -EBADMSG;
+		}
+	}
+	return i;
+}
+
+/* Try to claim a slot for @len bytes; under the lock. Return 0 and fill
+ * @loan, -EAGAIN (no room), -EBADMSG. */
+static int
+try_claim(shmkit_queue *q, size_t len, uint32_t tok, shmkit_queue_loan *loan)
+{
+	if (!room_for(q, len)) {
+		return -EAGAIN;
+	}
+	int i = take_free(q);
+	if (i < 0) {
+		return i;
+	}
+	struct q_hot *h = hot(q);
+	struct q_desc *d = desc(q, (uint32_t)i);
+	uint32_t gen = d->gen + 1;
+	d->owner = tok;
+	d->gen = gen;
+	d->len = (uint32_t)len;
+	d->claim_ns = shmkit__monotonic_coarse_ns();
+	d->state = D_CLAIMED; /* the commit point */
+	h->used_msgs++;
+	h->used_bytes += len;
+	loan->data = slot(q, (uint32_t)i);
+	loan->len = len;
+	loan->type = 0;
+	loan->priv_[0] = LOAN_SEND;
+	loan->priv_[1] = (uint64_t)i;
+	loan->priv_[2] = gen;
+	loan->priv_[3] = (uint64_t)(uintptr_t)q;
+	return 0;
+}
+
+/*
+ * Commit descriptor @i (claimed by us, or free and taken off the free list
+ * with its payload written) as a message of @type and @len bytes: its
+ * sequence is reserved first, the state store commits, the index follows.
+ * Under the lock. Return 0 or -EBADMSG (committed, but the index cannot be
+ * rebuilt).
+ */
+static int
+commit_desc(shmkit_queue *q, uint32_t i, long type, uint32_t len)
+{
+	struct q_hot *h = hot(q);
+	struct q_desc *d = desc(q, i);
+	uint64_t seq = h->next_seq;
+	h->next_seq = seq + 1; /* wraps: compared modulo 2^64 */
+	d->type = type;
+	d->seq = seq;
+	d->len = len;
+	d->owner = 0;
+	d->state = D_COMMITTED; /* the commit point */
+	bump(q, rwait(q));
+	SHMKIT_CRASHPOINT("queue_mid_commit");
+	int rc = index_add(q, i);
+	if (rc != 0 && index_repair(q) != 0) {
+		return -EBADMSG;
+	}
+	h->lspid = shmkit__self_pid();
+	h->stime = now_sec();
+	return 0;
+}
+
+/* A copying send of a small message in one locked step: take a free slot,
+ * copy, commit. Under the lock. Return 0, -EAGAIN, -EBADMSG. */
+static int
+try_send_locked(shmkit_queue *q, long type, const void *data, size_t len)
+{
+	if (!room_for(q, len)) {
+		return -EAGAIN;
+	}
+	int i = take_free(q);
+	if (i < 0) {
+		return i;
+	}
+	struct q_hot *h = hot(q);
+	SHMKIT_CRASHPOINT("queue_after_claim");
+	if (len > 0 && data != NULL) {
+		memcpy(slot(q, (uint32_t)i), data, len);
+	}
+	SHMKIT_CRASHPOINT("queue_before_commit");
+	h->used_msgs++;
+	h->used_bytes += len;
+	return commit_desc(q, (uint32_t)i, type, (uint32_t)len);
+}
+
+/*
+ * Wait for room and do @what under the lock: claim (@loan set) or send
+ * @data in one step. Sweeping costs a liveness check per pending claim: it
+ * is done when the queue is first found full, then once per sleep slice.
+ */
+static int
+send_wait(shmkit_queue *q, long type, const void *data, size_t len, shmkit_queue_loan *loan,
+	  unsigned flags, const struct timespec *deadline)
 {
 	uint32_t tok;
 	int rc = shmkit__thread_token_fast(&tok);
 	if (rc != 0) {
 		return rc;
 	}
-	struct waiter wt = {.q = q, .w = swait(q), .idx = -1};
-	/* Sweeping costs a liveness check per pending claim: do it when the
-	 * queue is first found full, then once per sleep slice. */
+	struct waiter wt;
+	waiter_init(&wt, q, swait(q), 0x80000000u);
 	int64_t next_sweep = 0;
+	int sent = 0;
 	for (;;) {
-		/* Acquire: pairs with wake()'s increment, so the state seen
-		 * under the lock below is at least as new as @seen. */
-		wt.seen = atomic_load_explicit(&wt.w->seq, memory_order_acquire);
+		waiter_look(&wt);
 		rc = begin(q, 2);
 		if (rc != 0) {
 			break;
 		}
-		rc = try_claim(q, len, tok, loan);
-		if (rc == -EAGAIN && shmkit__monotonic_ns() >= next_sweep) {
+		for (int round = 0; round < 2; round++) {
+			rc = loan != NULL ? try_claim(q, len, tok, loan)
+					  : try_send_locked(q, type, data, len);
+			if (rc != -EAGAIN || round > 0 || shmkit__monotonic_ns() < next_sweep) {
+				break;
+			}
 			/* Full: dead or stalled claimers may be holding room. */
 			int s = sweep(q);
-			rc = s < 0 ? s : s > 0 ? try_claim(q, len, tok, loan) : -EAGAIN;
 			next_sweep = shmkit__monotonic_ns() + SLEEP_SLICE_NS;
+			if (s <= 0) {
+				rc = s < 0 ? s : -EAGAIN;
+				break;
+			}
 		}
 		q_unlock(q);
+		if (rc == 0) {
+			sent = loan == NULL;
+		}
 		if (rc != -EAGAIN || (flags & SHMKIT_QUEUE_F_NOWAIT)) {
 			break;
 		}
-		if (wt.idx < 0) {
-			wt.idx = waiter_enter(q, 0x80000000u);
+		if (waiter_settle(&wt)) {
+			continue;
 		}
 		rc = wait_once(&wt, flags, deadline);
 		if (rc != 0) {
 			break;
 		}
 	}
-	waiter_leave(q, wt.idx);
-	if (rc == 0) {
+	waiter_done(&wt);
+	if (sent) {
+		wake(q, rwait(q));
+	}
+	if (rc == 0 && loan != NULL) {
 		SHMKIT_CRASHPOINT("queue_after_claim");
 	}
 	return rc;
@@ -933,7 +1365,8 @@ loan_check(shmkit_queue *q, const shmkit_queue_loan *loan, uint64_t kind)
 	return 0;
 }
 
-/* Release the slot of a fenced claim (its claimer came back). Under the lock. */
+/* Check that @loan's claim is still ours; release the slot of a fenced
+ * claim (its claimer came back). Under the lock. */
 static int
 end_claim(shmkit_queue *q, const shmkit_queue_loan *loan, struct q_desc *d, int *freed)
 {
@@ -946,7 +1379,7 @@ end_claim(shmkit_queue *q, const shmkit_queue_loan *loan, struct q_desc *d, int 
 		return -ESTALE; /* freed since: a dead-claim sweep or a double end */
 	}
 	if (d->state == D_FENCED) {
-		slot_free(q, i, d, 0);
+		desc_free(q, i, d, 0);
 		*freed = 1;
 		return -ESTALE;
 	}
@@ -965,35 +1398,26 @@ commit_impl(shmkit_queue *q, shmkit_queue_loan *loan, long type)
 		return rc;
 	}
 	struct q_desc d;
-	int freed;
+	int freed = 0;
 	if (atomic_load_explicit(&ctl(q)->removed, memory_order_relaxed)) {
 		rc = -EIDRM;
-	} else if ((rc = ctl_ok(q)) == 0) {
+	} else if ((rc = perm_ok(q)) == 0 && (rc = hot_ok(q)) == E_INDEX) {
+		rc = index_repair(q);
+	}
+	if (rc == 0) {
 		rc = end_claim(q, loan, &d, &freed);
 	}
 	if (rc == 0) {
-		struct tx t;
-		struct q_ctl *c = ctl(q);
-		uint32_t i = (uint32_t)loan->priv_[1];
-		tx_begin(&t, q);
-		tx_w64(&t, &desc(q, i)->type, (uint64_t)type);
-		tx_w64(&t, &desc(q, i)->seq, c->next_seq);
-		tx_w32(&t, &desc(q, i)->state, D_COMMITTED);
-		tx_w64(&t, &c->next_seq, c->next_seq + 1); /* wraps: compared modulo 2^64 */
-		tx_w32(&t, &c->qnum, c->qnum + 1);
-		tx_w64(&t, &c->qbytes, c->qbytes + d.len);
-		tx_w32(&t, &c->lspid, (uint32_t)shmkit__self_pid());
-		tx_w64(&t, &c->stime, (uint64_t)now_sec());
-		tx_commit(&t);
+		rc = commit_desc(q, (uint32_t)loan->priv_[1], type, d.len);
 	}
 	q_unlock(q);
 	if (rc == 0) {
 		loan->priv_[0] = 0; /* used up */
-		wake(rwait(q));
+		wake(q, rwait(q));
 	} else if (rc == -ESTALE) {
 		loan->priv_[0] = 0;
 		if (freed) {
-			wake(swait(q));
+			wake(q, swait(q));
 		}
 	}
 	return rc;
@@ -1010,12 +1434,12 @@ shmkit_queue_reserve(shmkit_queue *q, size_t len, shmkit_queue_loan *loan, unsig
 	if (len > q->l.max_msg_size) {
 		return -EINVAL;
 	}
-	int rc = wait_check_args(deadline);
+	int rc = shmkit__ts_check(deadline);
 	if (rc != 0) {
 		return rc;
 	}
 	memset(loan, 0, sizeof(*loan));
-	return reserve_impl(q, len, loan, flags, deadline);
+	return send_wait(q, 0, NULL, len, loan, flags, deadline);
 }
 
 SHMKIT_API int
@@ -1044,16 +1468,19 @@ shmkit_queue_abort(shmkit_queue *q, shmkit_queue_loan *loan)
 	}
 	struct q_desc d;
 	int freed = 0;
-	if ((rc = ctl_ok(q)) == 0) {
+	if ((rc = perm_ok(q)) == 0 && (rc = hot_ok(q)) == E_INDEX) {
+		rc = index_repair(q);
+	}
+	if (rc == 0) {
 		rc = end_claim(q, loan, &d, &freed);
 	}
 	if (rc == 0) {
-		if (d.len > ctl(q)->used_bytes || ctl(q)->used_msgs == 0) {
+		int counted = d.len <= hot(q)->used_bytes && hot(q)->used_msgs > 0;
+		desc_free(q, (uint32_t)loan->priv_[1], &d, counted);
+		if (!counted && index_repair(q) != 0) {
 			rc = -EBADMSG;
-		} else {
-			slot_free(q, (uint32_t)loan->priv_[1], &d, 1);
-			freed = 1;
 		}
+		freed = 1;
 	} else if (rc == -ESTALE) {
 		rc = 0; /* nothing was sent either way */
 	}
@@ -1062,7 +1489,7 @@ shmkit_queue_abort(shmkit_queue *q, shmkit_queue_loan *loan)
 		loan->priv_[0] = 0;
 	}
 	if (freed) {
-		wake(swait(q));
+		wake(q, swait(q));
 	}
 	return rc;
 }
@@ -1078,20 +1505,21 @@ shmkit_queue_send(shmkit_queue *q, long type, const void *data, size_t len, unsi
 	if (data == NULL && len > 0) {
 		return -EFAULT;
 	}
-	int rc = wait_check_args(deadline);
+	int rc = shmkit__ts_check(deadline);
 	if (rc != 0) {
 		return rc;
+	}
+	if (len <= COPY_UNDER_LOCK) {
+		return send_wait(q, type, data, len, NULL, flags, deadline);
 	}
 	for (;;) {
 		shmkit_queue_loan loan;
 		memset(&loan, 0, sizeof(loan));
-		rc = reserve_impl(q, len, &loan, flags, deadline);
+		rc = send_wait(q, 0, NULL, len, &loan, flags, deadline);
 		if (rc != 0) {
 			return rc;
 		}
-		if (len > 0) {
-			memcpy(loan.data, data, len);
-		}
+		memcpy(loan.data, data, len);
 		rc = commit_impl(q, &loan, type);
 		/* Fenced: we were stopped for longer than the bound while the
 		 * queue was full. The caller still has the data: send again. */
@@ -1104,124 +1532,154 @@ shmkit_queue_send(shmkit_queue *q, long type, const void *data, size_t len, unsi
 /* ---------------------------------------------------------------------- */
 /* Receiving.                                                              */
 
-/* 1 if sequence @a comes before @b, modulo 2^64. */
-static int
-seq_before(uint64_t a, uint64_t b)
+/* Walk @steps links of list @which from @i, each a committed message.
+ * Return the index reached, or E_INDEX. */
+static int64_t
+walk(const shmkit_queue *q, uint32_t i, uint64_t steps, int which)
 {
-	return (int64_t)(a - b) < 0;
+	for (uint64_t k = 0;; k++) {
+		if (!committed(q, i)) {
+			return E_INDEX;
+		}
+		if (k == steps) {
+			return i;
+		}
+		i = *nextp(q, i, which);
+	}
 }
 
-/* Select the message for @msgtyp/@flags among the committed ones, under
- * the lock. Return its index, -ENOMSG (none), -EBADMSG. */
+/* Select the message for @msgtyp/@flags with the index, under the lock.
+ * Return its index and copy its descriptor, -ENOMSG (none), E_INDEX. */
 static int
 select_msg(shmkit_queue *q, long msgtyp, unsigned flags, struct q_desc *out)
 {
-	int best = -1;
-	struct q_desc bd;
-	memset(&bd, 0, sizeof(bd));
+	const struct q_hot *h = hot(q);
+	uint32_t i = NIL;
 	if (flags & SHMKIT_QUEUE_F_COPY) {
-		/* The message at position @msgtyp in queue order: step through
-		 * the order msgtyp + 1 times (at most qnum). */
-		if (msgtyp < 0 || (uint64_t)msgtyp >= ctl(q)->qnum) {
+		/* The message at position @msgtyp in queue order. */
+		if (msgtyp < 0 || (uint64_t)msgtyp >= h->qnum) {
 			return -ENOMSG;
 		}
-		uint64_t prev = 0;
-		for (long k = 0; k <= msgtyp; k++) {
-			best = -1;
-			for (uint32_t i = 0; i < q->l.nslots; i++) {
-				struct q_desc d;
-				if (desc_read(q, i, &d) != 0) {
-					return -EBADMSG;
+		int64_t r = walk(q, h->head, (uint64_t)msgtyp, L_ORDER);
+		if (r < 0) {
+			return E_INDEX;
+		}
+		i = (uint32_t)r;
+	} else if (h->qnum == 0) {
+		return -ENOMSG;
+	} else if (msgtyp == 0) {
+		i = h->head;
+	} else if (msgtyp > 0 && !(flags & SHMKIT_QUEUE_F_EXCEPT)) {
+		if (msgtyp < (long)NBUCKETS) {
+			i = bucket(q, (uint32_t)msgtyp)->head;
+		} else {
+			/* Bucket 0 is sorted by type: the first of @msgtyp,
+			 * unless a larger type comes first. */
+			uint32_t k = bucket(q, 0)->head;
+			for (uint32_t steps = 0; k != NIL; steps++) {
+				if (steps >= q->l.nslots || !committed(q, k)) {
+					return E_INDEX;
 				}
-				if (d.state != D_COMMITTED || (k > 0 && !seq_before(prev, d.seq))) {
-					continue;
+				if (desc(q, k)->type >= msgtyp) {
+					i = desc(q, k)->type == msgtyp ? k : NIL;
+					break;
 				}
-				if (best < 0 || seq_before(d.seq, bd.seq)) {
-					best = (int)i;
-					bd = d;
-				}
+				k = desc(q, k)->tnext;
 			}
-			if (best < 0) {
-				return -ENOMSG;
+		}
+		if (i != NIL && committed(q, i) && desc(q, i)->type != msgtyp) {
+			return E_INDEX;
+		}
+	} else if (msgtyp > 0) {
+		/* MSG_EXCEPT: the first message of another type. */
+		uint32_t k = h->head;
+		for (uint32_t steps = 0; k != NIL; steps++) {
+			if (steps >= q->l.nslots || !committed(q, k)) {
+				return E_INDEX;
 			}
-			prev = bd.seq;
-		}
-		*out = bd;
-		return best;
-	}
-	if (ctl(q)->qnum == 0) {
-		return -ENOMSG; /* nothing committed: no scan */
-	}
-	for (uint32_t i = 0; i < q->l.nslots; i++) {
-		/* The state word first: most slots of a scan are not committed,
-		 * and need neither the copy nor the rest of the checks. */
-		uint32_t st = desc(q, i)->state;
-		if (st > D_FENCED) {
-			return -EBADMSG;
-		}
-		if (st != D_COMMITTED) {
-			continue;
-		}
-		struct q_desc d;
-		if (desc_read(q, i, &d) != 0) {
-			return -EBADMSG;
-		}
-		if (d.state != D_COMMITTED) {
-			continue;
-		}
-		if (msgtyp > 0) {
-			int match = d.type == msgtyp;
-			if ((flags & SHMKIT_QUEUE_F_EXCEPT) ? match : !match) {
-				continue;
+			if (desc(q, k)->type != msgtyp) {
+				i = k;
+				break;
 			}
-		} else if (msgtyp < 0) {
-			/* -LONG_MIN overflows: every type is <= its magnitude. */
-			if (msgtyp != LONG_MIN && d.type > -msgtyp) {
-				continue;
-			}
-			if (best >= 0 && (d.type > bd.type ||
-					  (d.type == bd.type && !seq_before(d.seq, bd.seq)))) {
-				continue;
-			}
-			best = (int)i;
-			bd = d;
-			continue;
+			k = desc(q, k)->next;
 		}
-		if (best < 0 || seq_before(d.seq, bd.seq)) {
-			best = (int)i;
-			bd = d;
+	} else {
+		/* The lowest type <= |msgtyp| (-LONG_MIN overflows: every type
+		 * qualifies), the first of it. */
+		uint64_t lim = msgtyp == LONG_MIN ? UINT64_MAX : (uint64_t)(-msgtyp);
+		uint64_t mask = lim >= NBUCKETS - 1
+					? ~UINT64_C(1)
+					: ((UINT64_C(1) << (lim + 1)) - 1) & ~UINT64_C(1);
+		uint64_t bits = h->bitmap & mask;
+		if (bits != 0) {
+			uint32_t b = (uint32_t)__builtin_ctzll(bits);
+			i = bucket(q, b)->head;
+			if (i == NIL || (committed(q, i) && desc(q, i)->type != (int64_t)b)) {
+				return E_INDEX;
+			}
+		} else if (lim >= NBUCKETS) {
+			uint32_t k = bucket(q, 0)->head;
+			if (k != NIL && committed(q, k) && (uint64_t)desc(q, k)->type <= lim) {
+				i = k;
+			}
 		}
 	}
-	if (best < 0) {
+	if (i == NIL) {
 		return -ENOMSG;
 	}
-	*out = bd;
-	return best;
+	if (!committed(q, i)) {
+		return E_INDEX;
+	}
+	memcpy(out, desc(q, i), sizeof(*out));
+	return (int)i;
 }
 
 /* Take message @i out of the queue (under the lock): free its slot, or with
- * @lend mark it lent to @tok. */
+ * @lend mark it lent to @tok. index_can_del() said it can be. */
 static void
 take_msg(shmkit_queue *q, uint32_t i, const struct q_desc *d, int lend, uint32_t tok)
 {
-	struct tx t;
-	struct q_ctl *c = ctl(q);
-	tx_begin(&t, q);
+	struct q_hot *h = hot(q);
+	struct q_desc *x = desc(q, i);
 	if (lend) {
-		tx_w32(&t, &desc(q, i)->state, D_TAKEN);
-		tx_w32(&t, &desc(q, i)->owner, tok);
+		x->owner = tok;
+		x->state = D_TAKEN; /* the commit point */
+		index_del(q, i, d->type, d->len);
 	} else {
-		tx_w32(&t, &desc(q, i)->state, D_FREE);
-		tx_w32(&t, &desc(q, i)->owner, 0);
-		tx_w32(&t, &desc(q, i)->gen, d->gen + 1);
-		tx_w32(&t, &c->used_msgs, c->used_msgs - 1);
-		tx_w64(&t, &c->used_bytes, c->used_bytes - d->len);
+		x->owner = 0;
+		x->gen = d->gen + 1;
+		x->state = D_FREE; /* the commit point */
+		index_del(q, i, d->type, d->len);
+		x->next = h->free_head;
+		h->free_head = i;
+		bump(q, swait(q));
+		/* used_* >= q* >= this message (index_can_del, hot_ok) */
+		h->used_msgs--;
+		h->used_bytes -= d->len;
 	}
-	tx_w32(&t, &c->qnum, c->qnum - 1);
-	tx_w64(&t, &c->qbytes, c->qbytes - d->len);
-	tx_w32(&t, &c->lrpid, (uint32_t)shmkit__self_pid());
-	tx_w64(&t, &c->rtime, (uint64_t)now_sec());
-	tx_commit(&t);
+	h->lrpid = shmkit__self_pid();
+	h->rtime = now_sec();
+}
+
+/* Select, and check that the choice can be taken out of the index;
+ * repair the index once if a check fails. Under the lock. */
+static int
+select_checked(shmkit_queue *q, long msgtyp, unsigned flags, size_t cap, int lend, struct q_desc *d)
+{
+	for (int repaired = 0;; repaired = 1) {
+		int i = select_msg(q, msgtyp, flags, d);
+		int takes = !(flags & SHMKIT_QUEUE_F_COPY) &&
+			    (lend || d->len <= cap || (flags & SHMKIT_QUEUE_F_NOERROR));
+		if (i >= 0 && takes && index_can_del(q, (uint32_t)i) != 0) {
+			i = E_INDEX;
+		}
+		if (i != E_INDEX) {
+			return i;
+		}
+		if (repaired || index_repair(q) != 0) {
+			return -EBADMSG;
+		}
+	}
 }
 
 static ssize_t
@@ -1233,25 +1691,21 @@ recv_impl(shmkit_queue *q, void *buf, size_t cap, long msgtyp, long *type, unsig
 	if (loan != NULL && (rc = shmkit__thread_token_fast(&tok)) != 0) {
 		return rc;
 	}
-	struct waiter wt = {.q = q, .w = rwait(q), .idx = -1};
+	struct waiter wt;
+	waiter_init(&wt, q, rwait(q), 0);
 	/* A receiver that waits sweeps once per sleep slice (not on every
 	 * wake-up: each sweep checks the liveness of every pending claim). */
 	int64_t next_sweep = 0; /* set when it first has to wait: no clock read otherwise */
+	int freed = 0;
 	ssize_t ret;
 	for (;;) {
-		/* Acquire: pairs with wake()'s increment (see reserve_impl). */
-		wt.seen = atomic_load_explicit(&wt.w->seq, memory_order_acquire);
+		waiter_look(&wt);
 		ret = begin(q, 4);
 		if (ret != 0) {
 			break;
 		}
 		struct q_desc d;
-		int i = select_msg(q, msgtyp, flags, &d);
-		int freed = 0;
-		if (i >= 0 &&
-		    (d.len > ctl(q)->qbytes || ctl(q)->qnum == 0 || d.len > ctl(q)->used_bytes)) {
-			i = -EBADMSG;
-		}
+		int i = select_checked(q, msgtyp, flags, cap, loan != NULL, &d);
 		if (i < 0) {
 			ret = i;
 		} else if (loan != NULL) {
@@ -1292,24 +1746,27 @@ recv_impl(shmkit_queue *q, void *buf, size_t cap, long msgtyp, long *type, unsig
 			next_sweep = shmkit__monotonic_ns() + SLEEP_SLICE_NS;
 		}
 		q_unlock(q);
-		if (freed) {
-			wake(swait(q));
-		}
 		if (ret != -ENOMSG || (flags & SHMKIT_QUEUE_F_NOWAIT)) {
 			break;
 		}
-		if (wt.idx < 0) {
-			wt.idx = waiter_enter(q, 0);
+		if (freed) {
+			wake(q, swait(q));
+			freed = 0;
+		}
+		if (waiter_settle(&wt)) {
+			continue;
 		}
 		ret = wait_once(&wt, flags, deadline);
 		if (ret != 0) {
 			break;
 		}
 	}
-	waiter_leave(q, wt.idx);
+	waiter_done(&wt);
+	if (freed) {
+		wake(q, swait(q));
+	}
 	return ret;
 }
-
 static int
 recv_args(shmkit_queue *q, unsigned flags, const struct timespec *deadline)
 {
@@ -1324,7 +1781,7 @@ recv_args(shmkit_queue *q, unsigned flags, const struct timespec *deadline)
 	    ((flags & SHMKIT_QUEUE_F_EXCEPT) || !(flags & SHMKIT_QUEUE_F_NOWAIT))) {
 		return -EINVAL;
 	}
-	return wait_check_args(deadline);
+	return shmkit__ts_check(deadline);
 }
 
 SHMKIT_API ssize_t
@@ -1369,19 +1826,24 @@ shmkit_queue_release(shmkit_queue *q, shmkit_queue_loan *loan)
 		return rc;
 	}
 	struct q_desc d;
-	if ((rc = ctl_ok(q)) == 0 && (rc = desc_read(q, i, &d)) == 0) {
+	if ((rc = perm_ok(q)) == 0 && (rc = hot_ok(q)) == E_INDEX) {
+		rc = index_repair(q);
+	}
+	if (rc == 0 && (rc = desc_read(q, i, &d)) == 0) {
 		if (d.state != D_TAKEN || d.gen != (uint32_t)loan->priv_[2]) {
 			rc = -EINVAL; /* released already, or a forged loan */
-		} else if (d.len > ctl(q)->used_bytes || ctl(q)->used_msgs == 0) {
-			rc = -EBADMSG;
 		} else {
-			slot_free(q, i, &d, 1);
+			int counted = d.len <= hot(q)->used_bytes && hot(q)->used_msgs > 0;
+			desc_free(q, i, &d, counted);
+			if (!counted && index_repair(q) != 0) {
+				rc = -EBADMSG;
+			}
 		}
 	}
 	q_unlock(q);
 	if (rc == 0) {
 		loan->priv_[0] = 0;
-		wake(swait(q));
+		wake(q, swait(q));
 	}
 	return rc;
 }
@@ -1471,11 +1933,22 @@ init_queue(shmkit_queue *q, const shmkit_queue_opts *o)
 	m->total = q->l.total;
 	shmkit_mutex_init(lockp(q));
 	struct q_ctl *c = ctl(q);
-	c->uid = c->cuid = (uint32_t)cr.euid;
-	c->gid = c->cgid = (uint32_t)cr.egid;
-	c->mode = o->mode & 0777;
-	c->max_bytes = o->max_bytes;
+	c->cuid = c->perm[0].uid = (uint32_t)cr.euid;
+	c->cgid = c->perm[0].gid = (uint32_t)cr.egid;
+	c->perm[0].mode = o->mode & 0777;
+	c->perm[0].max_bytes = o->max_bytes;
+	c->perm_sel = 0;
 	c->ctime = now_sec();
+	/* An empty index: every slot free, in index order. */
+	for (uint32_t b = 0; b < NBUCKETS; b++) {
+		bucket(q, b)->head = bucket(q, b)->tail = NIL;
+	}
+	for (uint32_t i = 0; i < q->l.nslots; i++) {
+		desc(q, i)->next = i + 1 < q->l.nslots ? i + 1 : NIL;
+	}
+	struct q_hot *h = hot(q);
+	h->head = h->tail = NIL;
+	h->free_head = 0;
 	SHMKIT_CRASHPOINT("queue_create_before_ready");
 	/* Release: every byte written above is visible to an opener whose
 	 * acquire load of @ready reads Q_MAGIC. */
@@ -1673,17 +2146,16 @@ shmkit__queue_mark_removed(shmkit_queue *q)
 	if (atomic_load_explicit(&ctl(q)->removed, memory_order_relaxed)) {
 		rc = -EIDRM;
 	} else if ((rc = owner_check(q)) == 0) {
-		struct tx t;
-		tx_begin(&t, q);
-		tx_w32(&t, &ctl(q)->removed, 1);
-		tx_w64(&t, &ctl(q)->ctime, (uint64_t)now_sec());
-		tx_commit(&t);
+		atomic_store_explicit(&ctl(q)->removed, 1, memory_order_relaxed);
+		ctl(q)->ctime = now_sec();
+		bump(q, swait(q));
+		bump(q, rwait(q));
 	}
 	q_unlock(q);
 	if (rc == 0) {
 		/* Every sleeper re-checks and finds the queue removed. */
-		wake(swait(q));
-		wake(rwait(q));
+		wake(q, swait(q));
+		wake(q, rwait(q));
 	}
 	return rc;
 }
@@ -1721,20 +2193,23 @@ shmkit__queue_stat(shmkit_queue *q, shmkit_queue_info *info, int check)
 		return rc;
 	}
 	const struct q_ctl *c = ctl(q);
+	const struct q_hot *h = hot(q);
+	const struct q_perm *p = perm(q);
 	memset(info, 0, sizeof(*info));
-	info->count = c->qnum;
-	info->bytes = c->qbytes;
-	info->max_bytes = c->max_bytes;
+	info->count = h->qnum;
+	info->bytes = h->qbytes;
+	info->max_bytes = p->max_bytes;
 	info->max_msg_size = q->l.max_msg_size;
 	info->max_msgs = q->l.max_msgs;
-	info->last_send_pid = c->lspid;
-	info->last_recv_pid = c->lrpid;
-	info->stime = c->stime;
-	info->rtime = c->rtime;
+	info->last_send_pid = h->lspid;
+	info->last_recv_pid = h->lrpid;
+	info->stime = h->stime;
+	info->rtime = h->rtime;
 	info->ctime = c->ctime;
-	info->mode = c->mode;
-	info->uid = c->uid;
-	info->gid = c->gid;
+	info->mode = p->mode;
+	info->uid = p->uid;
+	info->gid = p->gid;
+	info->repairs = c->repairs;
 	info->cuid = c->cuid;
 	info->cgid = c->cgid;
 	for (uint32_t i = 0; i < q->l.nslots && rc == 0; i++) {
@@ -1777,29 +2252,32 @@ shmkit_queue_set(shmkit_queue *q, uint64_t max_bytes, long mode, long uid, long 
 	}
 	rc = owner_check(q);
 	if (rc == 0) {
-		struct tx t;
+		/* Written into the spare copy, which one store makes current:
+		 * a death in between changes nothing. */
 		struct q_ctl *c = ctl(q);
-		tx_begin(&t, q);
+		uint32_t next = (c->perm_sel & 1) ^ 1;
+		struct q_perm np = *perm(q);
 		if (max_bytes != 0) {
-			tx_w64(&t, &c->max_bytes, max_bytes);
+			np.max_bytes = max_bytes;
 		}
 		if (mode != SHMKIT_PERM_KEEP) {
-			tx_w32(&t, &c->mode, (uint32_t)mode);
+			np.mode = (uint32_t)mode;
 		}
 		if (uid != SHMKIT_PERM_KEEP) {
-			tx_w32(&t, &c->uid, (uint32_t)uid);
+			np.uid = (uint32_t)uid;
 		}
 		if (gid != SHMKIT_PERM_KEEP) {
-			tx_w32(&t, &c->gid, (uint32_t)gid);
+			np.gid = (uint32_t)gid;
 		}
-		tx_w32(&t, &c->perm_gen, c->perm_gen + 1);
-		tx_w64(&t, &c->ctime, (uint64_t)now_sec());
-		tx_commit(&t);
+		c->perm[next] = np;
+		c->perm_sel = next; /* the commit point */
+		c->ctime = now_sec();
+		bump(q, swait(q));
 	}
 	q_unlock(q);
 	if (rc == 0) {
 		/* A larger limit may let blocked senders in. */
-		wake(swait(q));
+		wake(q, swait(q));
 	}
 	return rc;
 }
@@ -1855,10 +2333,12 @@ shmkit__queue_set_next_seq(shmkit_queue *q, uint64_t seq)
 	if (rc != 0) {
 		return rc;
 	}
-	struct tx t;
-	tx_begin(&t, q);
-	tx_w64(&t, &ctl(q)->next_seq, seq);
-	tx_commit(&t);
+	/* Only on an empty queue: committed sequences must precede it. */
+	if (hot(q)->qnum != 0) {
+		q_unlock(q);
+		return -EBUSY;
+	}
+	hot(q)->next_seq = seq;
 	q_unlock(q);
 	return 0;
 }
@@ -1873,7 +2353,7 @@ shmkit__queue_sweep(shmkit_queue *q)
 	rc = sweep(q);
 	q_unlock(q);
 	if (rc > 0) {
-		wake(swait(q));
+		wake(q, swait(q));
 	}
 	return rc;
 }
@@ -1882,6 +2362,8 @@ void
 shmkit__queue_offsets(const shmkit_queue *q, struct shmkit__queue_offsets *out)
 {
 	out->ctl = OFF_CTL;
+	out->hot = OFF_HOT;
+	out->buckets = OFF_BUCKET;
 	out->desc = q->l.desc;
 	out->desc_size = sizeof(struct q_desc);
 	out->arena = q->l.arena;

@@ -47,9 +47,10 @@ int shmkit__queue_stat(shmkit_queue *q, shmkit_queue_info *info, int check);
 void shmkit__queue_creds_changed(void);
 
 /*
- * Tests only: set the next sequence number (to exercise the wraparound of
- * the 64-bit sequence, RELIABILITY T12), and run the sweep of dead and
- * stalled claims now. Return 0 or an error of the queue's lock.
+ * Tests only: set the next sequence number of an empty queue (to exercise
+ * the wraparound of the 64-bit sequence, RELIABILITY T12; -EBUSY if it
+ * holds messages), and run the sweep of dead and stalled claims now.
+ * Return 0 or an error of the queue's lock.
  */
 int shmkit__queue_set_next_seq(shmkit_queue *q, uint64_t seq);
 int shmkit__queue_sweep(shmkit_queue *q);
@@ -57,7 +58,7 @@ int shmkit__queue_sweep(shmkit_queue *q);
 /* Bytes of the data area that the queue's layout uses (for tests that
  * corrupt it on purpose), and the offsets of its sections. */
 struct shmkit__queue_offsets {
-	size_t ctl, desc, desc_size, arena, slot_size, nslots, total;
+	size_t ctl, hot, buckets, desc, desc_size, arena, slot_size, nslots, total;
 };
 void shmkit__queue_offsets(const shmkit_queue *q, struct shmkit__queue_offsets *out);
 

@@ -134,16 +134,23 @@ flag_str(int f, char *buf, size_t len)
 	return buf;
 }
 
+/* Types: mostly small, some around 64 (where shmkit's per-type lists give
+ * way to one list sorted by type) and some large. */
 static long
 rand_type(void)
 {
-	switch (rn(16)) {
+	switch (rn(20)) {
 	case 0:
 		return 0;
 	case 1:
 		return -(long)rn(3) - 1;
 	case 2:
 		return LONG_MAX;
+	case 3:
+	case 4:
+		return 60 + (long)rn(10);
+	case 5:
+		return 100 + 1000 * (long)rn(3);
 	default:
 		return (long)rn(8) + 1;
 	}
@@ -170,7 +177,7 @@ rand_size(long qbytes)
 static long
 rand_msgtyp(void)
 {
-	switch (rn(12)) {
+	switch (rn(16)) {
 	case 0:
 	case 1:
 	case 2:
@@ -181,6 +188,16 @@ rand_msgtyp(void)
 	case 5:
 	case 6:
 		return -(long)rn(10);
+	case 7:
+		return -60 - (long)rn(10);
+	case 8:
+		return -100 - 1000 * (long)rn(3) - (long)rn(2);
+	case 9:
+		return 60 + (long)rn(10);
+	case 10:
+		return 100 + 1000 * (long)rn(3);
+	case 11:
+		return LONG_MAX;
 	default:
 		return (long)rn(10);
 	}
