@@ -162,8 +162,6 @@ SHMKIT_API int shmkit_semctl(int semid, int semnum, int cmd, ...);
  *    queue, or between removing the queue and its claim, leaves the claim
  *    behind; when the indices run out, claims without a queue that are
  *    older than 60 s are removed.
- *  - IPC_SET with msg_qbytes 0 keeps the byte limit (the kernel would set
- *    it to 0 and accept no message).
  *
  * Thread-safe. A child of fork() may keep using the parent's ids.
  */

@@ -387,7 +387,7 @@ static int
 perm_ok(const shmkit_queue *q)
 {
 	const struct q_ctl *c = ctl(q);
-	if (c->perm_sel > 1 || perm(q)->mode > 0777 || perm(q)->max_bytes == 0) {
+	if (c->perm_sel > 1 || perm(q)->mode > 0777) {
 		return -EBADMSG;
 	}
 	return 0;
@@ -2236,6 +2236,12 @@ shmkit_queue_stat(shmkit_queue *q, shmkit_queue_info *info)
 SHMKIT_API int
 shmkit_queue_set(shmkit_queue *q, uint64_t max_bytes, long mode, long uid, long gid)
 {
+	return shmkit__queue_set(q, max_bytes, max_bytes != 0, mode, uid, gid);
+}
+
+int
+shmkit__queue_set(shmkit_queue *q, uint64_t max_bytes, int set_bytes, long mode, long uid, long gid)
+{
 	if (q == NULL) {
 		return -EINVAL;
 	}
@@ -2257,7 +2263,7 @@ shmkit_queue_set(shmkit_queue *q, uint64_t max_bytes, long mode, long uid, long 
 		struct q_ctl *c = ctl(q);
 		uint32_t next = (c->perm_sel & 1) ^ 1;
 		struct q_perm np = *perm(q);
-		if (max_bytes != 0) {
+		if (set_bytes) {
 			np.max_bytes = max_bytes;
 		}
 		if (mode != SHMKIT_PERM_KEEP) {

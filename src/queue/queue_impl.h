@@ -39,6 +39,11 @@ int shmkit__queue_access(shmkit_queue *q, int flg);
  */
 int shmkit__queue_mark_removed(shmkit_queue *q);
 
+/* shmkit_queue_set(), with the byte limit set (to @max_bytes, 0 included,
+ * as IPC_SET does) only if @set_bytes. */
+int shmkit__queue_set(shmkit_queue *q, uint64_t max_bytes, int set_bytes, long mode, long uid,
+		      long gid);
+
 /* shmkit_queue_stat(), with the read permission checked only if @check
  * (MSG_STAT_ANY does not check it). */
 int shmkit__queue_stat(shmkit_queue *q, shmkit_queue_info *info, int check);

@@ -766,10 +766,11 @@ shmkit_msgctl(int msqid, int cmd, struct msqid_ds *buf)
 			} else if ((long)buf->msg_qbytes > msgmnb() && euid != 0) {
 				rc = -EPERM; /* CAP_SYS_RESOURCE */
 			} else {
-				rc = shmkit_queue_set(q, (uint64_t)buf->msg_qbytes,
-						      (long)(buf->msg_perm.mode & 0777),
-						      (long)buf->msg_perm.uid,
-						      (long)buf->msg_perm.gid);
+				/* msg_qbytes 0 is a limit, as the kernel's. */
+				rc = shmkit__queue_set(q, (uint64_t)buf->msg_qbytes, 1,
+						       (long)(buf->msg_perm.mode & 0777),
+						       (long)buf->msg_perm.uid,
+						       (long)buf->msg_perm.gid);
 			}
 		}
 	} else {

@@ -336,8 +336,8 @@ one_seed(uint64_t seed, long nops)
 					ds[1].msg_lspid * 100000LL + ds[1].msg_lrpid, 0);
 			}
 		} else {
-			/* IPC_SET of msg_qbytes (1..MSGMNB; 0 is a documented difference). */
-			long nq = rn(3) == 0 ? 16384 : (long)rn(16384) + 1;
+			/* IPC_SET of msg_qbytes (0..MSGMNB: 0 accepts no message). */
+			long nq = rn(3) == 0 ? 16384 : rn(20) == 0 ? 0 : (long)rn(16384) + 1;
 			snprintf(what, sizeof(what), "IPC_SET msg_qbytes %ld", nq);
 			for (int w = 0; w < 2; w++) {
 				struct msqid_ds ds;
