@@ -1590,8 +1590,36 @@ select_msg(shmkit_queue *q, long msgtyp, unsigned flags, struct q_desc *out)
 		if (i != NIL && committed(q, i) && desc(q, i)->type != msgtyp) {
 			return E_INDEX;
 		}
+	} else if (msgtyp > 0 && (h->head == NIL || !committed(q, h->head) ||
+				  desc(q, h->head)->type != msgtyp || bucket(q, 0)->head == NIL)) {
+		/* MSG_EXCEPT: the first message of another type. Usually the
+		 * head; else, with every type below NBUCKETS, the oldest of the
+		 * other buckets' heads (one per type, not one per message). */
+		if (h->head == NIL || !committed(q, h->head)) {
+			return E_INDEX;
+		}
+		if (desc(q, h->head)->type != msgtyp) {
+			i = h->head;
+		} else {
+			uint64_t bits = h->bitmap;
+			if (msgtyp < (long)NBUCKETS) {
+				bits &= ~(UINT64_C(1) << msgtyp);
+			}
+			while (bits != 0) {
+				uint32_t b = (uint32_t)__builtin_ctzll(bits);
+				bits &= bits - 1;
+				uint32_t k = bucket(q, b)->head;
+				if (!committed(q, k) || desc(q, k)->type != (int64_t)b) {
+					return E_INDEX;
+				}
+				if (i == NIL || seq_before(desc(q, k)->seq, desc(q, i)->seq)) {
+					i = k;
+				}
+			}
+		}
 	} else if (msgtyp > 0) {
-		/* MSG_EXCEPT: the first message of another type. */
+		/* MSG_EXCEPT with larger types queued: walk the queue order to
+		 * the first message of another type. */
 		uint32_t k = h->head;
 		for (uint32_t steps = 0; k != NIL; steps++) {
 			if (steps >= q->l.nslots || !committed(q, k)) {
