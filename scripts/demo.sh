@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The main job: build everything, show two processes talking through a shmkit
 # segment, then the benchmark harness's quick tables: the physical floors and
-# the kernel's IPC mechanisms, then shmkit's mutex and semaphores next to
-# what they replace (about a minute).
+# the kernel's IPC mechanisms and shmkit's message queue, the queue against
+# the kernel's queues, then shmkit's mutex and semaphores next to what they
+# replace (about a minute).
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh make
@@ -18,8 +19,12 @@ build/bin/segment_client "$spec"
 wait "$server"
 
 echo
-echo "== shmkit-bench --quick (floors and kernel mechanisms; shmkit rows come with its channels)"
+echo "== shmkit-bench --quick (floors, kernel mechanisms, and shmkit's message queue)"
 build/bin/shmkit-bench --quick
+
+echo
+echo "== shmkit-bench-queue --quick (the message queue against System V and POSIX queues)"
+build/bin/shmkit-bench-queue --quick
 
 echo
 echo "== shmkit-bench-sync --quick (mutex and semaphores against pthread, semop, POSIX, futex)"
