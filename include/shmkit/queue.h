@@ -128,8 +128,14 @@ SHMKIT_API int shmkit_queue_close(shmkit_queue *q);
 /**
  * shmkit_queue_remove() - IPC_RMID: mark removed (every blocked caller and
  * later caller gets -EIDRM), remove the name, close the handle.
- * Return: 0; -EPERM (neither owner nor creator nor privileged: the handle
- * stays open); -EIDRM (already removed: the handle is closed); -EINVAL.
+ *
+ * The name is removed only while it still names this queue and only if the
+ * caller may remove it (in a sticky /dev/shm, the file's owner or root); a
+ * name left behind opens as removed (-EIDRM) until its owner removes it.
+ *
+ * Return: 0 (removed; the handle is closed); -EIDRM (removed before: the
+ * handle is closed); -EPERM (neither owner nor creator nor privileged),
+ * -EBADMSG, -ENOTRECOVERABLE or -EINVAL: the handle stays open.
  */
 SHMKIT_API int shmkit_queue_remove(shmkit_queue *q);
 

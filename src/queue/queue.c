@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -165,7 +166,11 @@ struct q_hot {
 	uint32_t reserved0;
 	int64_t stime, rtime;
 	int32_t lspid, lrpid;
-	uint8_t reserved2[40];
+	uint64_t reserved1;
+	/* Free and fenced descriptors: with used_msgs they add up to the
+	 * slot count, which every call checks (a lie in one counter shows). */
+	uint32_t nfree, nfenced;
+	uint8_t reserved2[24];
 };
 _Static_assert(sizeof(struct q_hot) == 128, "hot is two lines");
 _Static_assert(offsetof(struct q_hot, stime) == 64, "times on the second line");
@@ -399,8 +404,9 @@ hot_ok(const shmkit_queue *q)
 {
 	const struct q_hot *h = hot(q);
 	const struct layout *l = &q->l;
-	if (h->used_msgs > l->max_msgs || h->qnum > h->used_msgs || h->qbytes > h->used_bytes ||
-	    h->used_bytes > (uint64_t)h->used_msgs * l->max_msg_size ||
+	if (h->used_msgs > l->nslots ||
+	    (uint64_t)h->used_msgs + h->nfree + h->nfenced != l->nslots || h->qnum > h->used_msgs ||
+	    h->qbytes > h->used_bytes || h->used_bytes > (uint64_t)h->used_msgs * l->max_msg_size ||
 	    (h->head == NIL) != (h->qnum == 0) || (h->tail == NIL) != (h->qnum == 0) ||
 	    (h->head != NIL && h->head >= l->nslots) || (h->tail != NIL && h->tail >= l->nslots) ||
 	    (h->free_head != NIL && h->free_head >= l->nslots) || (h->bitmap & 1) != 0) {
@@ -467,38 +473,73 @@ list_before(const shmkit_queue *q, uint32_t a, uint32_t b, int which)
 	return seq_before(x->seq, y->seq);
 }
 
+/* Link @which of @i as read now: a peer writing into the queue while we
+ * rebuild may have changed it; a link out of range sets *@bad. */
+static uint32_t
+chain_next(const shmkit_queue *q, uint32_t i, int which, int *bad)
+{
+	if (i >= q->l.nslots) {
+		*bad = 1; /* a run shorter than counted: changed under us */
+		return NIL;
+	}
+	uint32_t v = *nextp(q, i, which);
+	if (v != NIL && v >= q->l.nslots) {
+		*bad = 1;
+		return NIL;
+	}
+	return v;
+}
+
 /*
- * Sort the singly linked chain @head (through @which's next links, @n long)
- * by list_before(): a bottom-up merge sort on the links themselves, so a
+ * Sort the singly linked chain @head (through @which's next links) by
+ * list_before(): a bottom-up merge sort on the links themselves, so a
  * recovery needs no memory. Return the new head; prev links are not set.
+ * The chain was built by the caller, but a peer writing into the queue at
+ * the same time could change any link: every link read is checked and every
+ * pass is bounded, so that costs at most *@bad = 1, never a stray access or
+ * an endless loop.
  */
 static uint32_t
-chain_sort(const shmkit_queue *q, uint32_t head, int which)
+chain_sort(const shmkit_queue *q, uint32_t head, int which, int *bad)
 {
-	for (uint32_t width = 1;; width *= 2) {
+	const uint64_t n = q->l.nslots;
+	if (head != NIL && head >= n) {
+		*bad = 1;
+		return NIL;
+	}
+	for (uint64_t width = 1; !*bad; width *= 2) {
 		uint32_t p = head, out = NIL, out_tail = NIL;
-		unsigned merges = 0;
-		while (p != NIL) {
+		uint64_t merges = 0, steps = 0;
+		if (width > 2 * n) {
+			*bad = 1;
+			break;
+		}
+		while (p != NIL && !*bad) {
 			merges++;
-			uint32_t r = p, psize = 0;
-			for (uint32_t k = 0; k < width && r != NIL; k++) {
+			uint32_t r = p;
+			uint64_t psize = 0;
+			for (uint64_t k = 0; k < width && r != NIL; k++) {
 				psize++;
-				r = *nextp(q, r, which);
+				r = chain_next(q, r, which, bad);
 			}
-			uint32_t rsize = width;
-			while (psize > 0 || (rsize > 0 && r != NIL)) {
+			uint64_t rsize = width;
+			while ((psize > 0 || (rsize > 0 && r != NIL)) && !*bad) {
 				uint32_t e;
+				if (++steps > n || (psize > 0 && p == NIL)) {
+					*bad = 1; /* a cycle, or a run cut short */
+					break;
+				}
 				if (psize == 0) {
 					e = r;
-					r = *nextp(q, r, which);
+					r = chain_next(q, r, which, bad);
 					rsize--;
 				} else if (rsize == 0 || r == NIL || !list_before(q, r, p, which)) {
 					e = p;
-					p = *nextp(q, p, which);
+					p = chain_next(q, p, which, bad);
 					psize--;
 				} else {
 					e = r;
-					r = *nextp(q, r, which);
+					r = chain_next(q, r, which, bad);
 					rsize--;
 				}
 				if (out_tail == NIL) {
@@ -518,6 +559,7 @@ chain_sort(const shmkit_queue *q, uint32_t head, int which)
 			return head;
 		}
 	}
+	return NIL;
 }
 
 /*
@@ -533,12 +575,14 @@ index_rebuild(shmkit_queue *q)
 	struct q_hot *h = hot(q);
 	const uint32_t n = q->l.nslots;
 	uint64_t qbytes = 0, used_bytes = 0;
-	uint32_t qnum = 0, used = 0;
+	uint32_t qnum = 0, used = 0, nfree = 0, nfenced = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct q_desc d;
 		if (desc_read(q, i, &d) != 0) {
 			return -EBADMSG;
 		}
+		nfree += d.state == D_FREE;
+		nfenced += d.state == D_FENCED;
 		if (d.state == D_COMMITTED) {
 			/* Every committed sequence precedes next_seq. */
 			if (!seq_before(d.seq, h->next_seq)) {
@@ -552,9 +596,8 @@ index_rebuild(shmkit_queue *q)
 			used_bytes += d.len;
 		}
 	}
-	if (used > q->l.max_msgs) {
-		return -EBADMSG;
-	}
+	/* More than max_msgs can be held only if a peer's stray write made
+	 * the counters lie: keep every message; sends wait until it drains. */
 	/* Chains in index order (built backwards), then sorted. */
 	uint32_t chead = NIL, fhead = NIL;
 	for (uint32_t k = n; k-- > 0;) {
@@ -567,36 +610,58 @@ index_rebuild(shmkit_queue *q)
 			chead = k;
 		}
 	}
-	chead = chain_sort(q, chead, L_ORDER);
+	int bad = 0;
+	chead = chain_sort(q, chead, L_ORDER, &bad);
 	for (uint32_t b = 0; b < NBUCKETS; b++) {
 		bucket(q, b)->head = bucket(q, b)->tail = NIL;
 	}
 	uint64_t bitmap = 0;
-	uint32_t prev = NIL;
-	for (uint32_t k = chead; k != NIL; k = desc(q, k)->next) {
+	uint32_t prev = NIL, steps = 0;
+	for (uint32_t k = chead; k != NIL && !bad; k = chain_next(q, k, L_ORDER, &bad)) {
 		struct q_desc *d = desc(q, k);
-		struct q_bucket *bk = bucket(q, bucket_of(d->type));
+		/* Read once: a peer writing meanwhile must not move the bucket. */
+		int64_t type = *(volatile int64_t *)&d->type;
+		if (++steps > n || type <= 0) {
+			bad = 1; /* changed under us by a peer */
+			break;
+		}
+		uint32_t b = bucket_of(type);
+		struct q_bucket *bk = bucket(q, b);
 		d->prev = prev;
 		prev = k;
 		/* Appended in sequence order: bucket 0 is sorted by type below. */
+		uint32_t t = bk->tail;
+		if (t != NIL && t >= n) {
+			bad = 1;
+			break;
+		}
 		d->tnext = NIL;
-		d->tprev = bk->tail;
-		if (bk->tail == NIL) {
+		d->tprev = t;
+		if (t == NIL) {
 			bk->head = k;
 		} else {
-			desc(q, bk->tail)->tnext = k;
+			desc(q, t)->tnext = k;
 		}
 		bk->tail = k;
-		if (bucket_of(d->type) != 0) {
-			bitmap |= UINT64_C(1) << bucket_of(d->type);
+		if (b != 0) {
+			bitmap |= UINT64_C(1) << b;
 		}
 	}
 	struct q_bucket *b0 = bucket(q, 0);
-	b0->head = chain_sort(q, b0->head, L_TYPE);
+	uint32_t h0 = *(volatile uint32_t *)&b0->head; /* read once */
+	b0->head = bad ? NIL : chain_sort(q, h0, L_TYPE, &bad);
 	b0->tail = NIL;
-	for (uint32_t k = b0->head; k != NIL; k = desc(q, k)->tnext) {
+	steps = 0;
+	for (uint32_t k = b0->head; k != NIL && !bad; k = chain_next(q, k, L_TYPE, &bad)) {
+		if (++steps > n) {
+			bad = 1;
+			break;
+		}
 		desc(q, k)->tprev = b0->tail;
 		b0->tail = k;
+	}
+	if (bad) {
+		return -EBADMSG;
 	}
 	h->head = chead;
 	h->tail = prev;
@@ -606,6 +671,8 @@ index_rebuild(shmkit_queue *q)
 	h->qbytes = qbytes;
 	h->used_msgs = used;
 	h->used_bytes = used_bytes;
+	h->nfree = nfree;
+	h->nfenced = nfenced;
 	return 0;
 }
 
@@ -698,13 +765,13 @@ index_add(shmkit_queue *q, uint32_t i)
 	return rc;
 }
 
-/* Check that committed message @i can be unlinked from both of its lists
+/* Check that committed message @i, whose descriptor was copied into @d,
+ * can be unlinked from both of its lists with the links of that copy
  * (done before its commit point, so a bad index is repaired first). */
 static int
-index_can_del(const shmkit_queue *q, uint32_t i)
+index_can_del(const shmkit_queue *q, uint32_t i, const struct q_desc *d)
 {
 	const struct q_hot *h = hot(q);
-	const struct q_desc *d = desc(q, i);
 	const struct q_bucket *b = bucket(q, bucket_of(d->type));
 	uint32_t p = d->prev, n = d->next, tp = d->tprev, tn = d->tnext;
 	if (!link_ok(q, p) || !link_ok(q, n) || !link_ok(q, tp) || !link_ok(q, tn) ||
@@ -719,15 +786,18 @@ index_can_del(const shmkit_queue *q, uint32_t i)
 }
 
 /* Take message @i (no longer committed: its state was just changed) out
- * of the lists and the counters. index_can_del() said it can be. */
+ * of the lists and the counters, with the links of @d, its copy that
+ * index_can_del() checked (not read again: a peer may write meanwhile). */
 static void
-index_del(shmkit_queue *q, uint32_t i, int64_t type, uint32_t len)
+index_del(shmkit_queue *q, uint32_t i, const struct q_desc *d)
 {
 	struct q_hot *h = hot(q);
+	int64_t type = d->type;
+	uint32_t len = d->len;
 	uint32_t b = bucket_of(type);
 	struct q_bucket *bk = bucket(q, b);
-	uint32_t p = desc(q, i)->prev, n = desc(q, i)->next;
-	uint32_t tp = desc(q, i)->tprev, tn = desc(q, i)->tnext;
+	uint32_t p = d->prev, n = d->next, tp = d->tprev, tn = d->tnext;
+	(void)i;
 	*(p == NIL ? &h->head : &desc(q, p)->next) = n;
 	*(n == NIL ? &h->tail : &desc(q, n)->prev) = p;
 	*(tp == NIL ? &bk->head : &desc(q, tp)->tnext) = tn;
@@ -759,6 +829,7 @@ free_pop(shmkit_queue *q)
 		return E_INDEX;
 	}
 	h->free_head = desc(q, f)->next;
+	h->nfree--;
 	return (int)f;
 }
 
@@ -774,6 +845,10 @@ desc_free(shmkit_queue *q, uint32_t i, const struct q_desc *d, int counted)
 	x->state = D_FREE;
 	x->next = h->free_head;
 	h->free_head = i;
+	h->nfree++;
+	if (d->state == D_FENCED) {
+		h->nfenced--;
+	}
 	bump(q, swait(q));
 	if (counted) {
 		h->used_msgs--;
@@ -846,6 +921,20 @@ granted(const shmkit_queue *q, const struct shmkit__creds *c)
 	return mode & 7;
 }
 
+/* The cache key of a credentials epoch (never 0) and the queue's owner
+ * and mode; its low 4 bits are left for the answer. */
+static uint64_t
+perm_key(uint32_t ep, const uint32_t parts[5])
+{
+	uint64_t h = ep;
+	for (size_t i = 0; i < 5; i++) {
+		h = (h ^ parts[i]) * UINT64_C(0x9e3779b97f4a7c15);
+		h ^= h >> 29;
+	}
+	h |= 0x10; /* never 0, so an empty cache never matches */
+	return h & ~UINT64_C(0xf);
+}
+
 /* May the caller have @want (bits 4 and/or 2)? CAP_IPC_OWNER overrides. */
 static int
 perm_check(shmkit_queue *q, unsigned want)
@@ -858,19 +947,23 @@ perm_check(shmkit_queue *q, unsigned want)
 	 */
 	const struct q_perm *p = perm(q);
 	const struct q_ctl *x = ctl(q);
-	uint64_t h = shmkit__creds_epoch();
-	const uint32_t parts[] = {p->mode, p->uid, p->gid, x->cuid, x->cgid};
-	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-		h = (h ^ parts[i]) * UINT64_C(0x9e3779b97f4a7c15);
-		h ^= h >> 29;
+	struct shmkit__creds cr;
+	uint32_t ep = shmkit__creds_epoch();
+	if (ep == 0) {
+		/* Not loaded (first use, or after a fork or a change of
+		 * credentials): a cache keyed by epoch 0 would match entries
+		 * made under other credentials. Load first, key with that. */
+		ep = shmkit__creds_get(&cr);
 	}
-	h |= 0x10; /* never 0, so an empty cache never matches */
-	h &= ~UINT64_C(0xf);
+	const uint32_t parts[] = {p->mode, p->uid, p->gid, x->cuid, x->cgid};
+	uint64_t h = perm_key(ep, parts);
 	uint64_t c = atomic_load_explicit(&q->perm_cache, memory_order_relaxed);
 	unsigned g = (unsigned)(c & 0xf);
 	if ((c & ~UINT64_C(0xf)) != h || (want & ~g & 7) != 0) {
-		struct shmkit__creds cr;
-		shmkit__creds_get(&cr);
+		uint32_t now = shmkit__creds_get(&cr);
+		if (now != ep) {
+			h = perm_key(now, parts); /* changed meanwhile */
+		}
 		g = granted(q, &cr) | (cr.cap_ipc_owner ? 8u : 0u);
 		atomic_store_explicit(&q->perm_cache, h | g, memory_order_relaxed);
 	}
@@ -1148,10 +1241,19 @@ sweep(shmkit_queue *q)
 	struct q_hot *h = hot(q);
 	/* Coarse, as the claim stamps: they are compared with a 2 s bound. */
 	int64_t now = shmkit__monotonic_coarse_ns();
+	/* What the descriptors hold, to check the counters by: a sweep runs
+	 * when the queue looks full, and counters that lie within their
+	 * range would otherwise refuse every send. */
+	uint32_t held = 0;
+	uint64_t held_bytes = 0;
 	for (uint32_t i = 0; i < q->l.nslots; i++) {
 		struct q_desc d;
 		if (desc_read(q, i, &d) != 0) {
 			return -EBADMSG;
+		}
+		if (d.state == D_COMMITTED || d.state == D_CLAIMED || d.state == D_TAKEN) {
+			held++;
+			held_bytes += d.len;
 		}
 		if (d.state != D_CLAIMED && d.state != D_TAKEN && d.state != D_FENCED) {
 			continue;
@@ -1165,8 +1267,10 @@ sweep(shmkit_queue *q)
 		if (token_dead(d.owner)) {
 			desc_free(q, i, &d, counted);
 			freed++;
-		} else if (d.state == D_CLAIMED && now - d.claim_ns > FENCE_NS) {
+		} else if (d.state == D_CLAIMED && d.claim_ns < now - FENCE_NS) {
+			/* (Compared so that a garbage stamp cannot overflow.) */
 			desc(q, i)->state = D_FENCED; /* the commit point */
+			h->nfenced++;
 			bump(q, swait(q));
 			if (counted) {
 				h->used_msgs--;
@@ -1174,6 +1278,10 @@ sweep(shmkit_queue *q)
 			}
 			freed++;
 		}
+	}
+	if (!repair && freed == 0 && (held != h->used_msgs || held_bytes != h->used_bytes)) {
+		repair = 1;
+		freed = 1; /* the room the counters hid */
 	}
 	if (repair && index_repair(q) != 0) {
 		return -EBADMSG;
@@ -1192,19 +1300,26 @@ room_for(const shmkit_queue *q, size_t len)
 	       (uint64_t)h->used_msgs + 1 <= max;
 }
 
-/* Take a free descriptor, repairing the free list once if it is broken.
- * Return its index, -EAGAIN, -EBADMSG. */
+/*
+ * Check the room for @len bytes and take a free descriptor. A broken free
+ * list means the index lied: it is rebuilt and the room checked again with
+ * the true counters. Return the descriptor, -EAGAIN (no room), -EBADMSG.
+ */
 static int
-take_free(shmkit_queue *q)
+take_room(shmkit_queue *q, size_t len)
 {
-	int i = free_pop(q);
-	if (i == E_INDEX) {
-		i = index_repair(q) != 0 ? -EBADMSG : free_pop(q);
-		if (i == E_INDEX) {
-			i = -EBADMSG;
+	for (int repaired = 0;; repaired = 1) {
+		if (!room_for(q, len)) {
+			return -EAGAIN;
+		}
+		int i = free_pop(q);
+		if (i != E_INDEX) {
+			return i;
+		}
+		if (repaired || index_repair(q) != 0) {
+			return -EBADMSG;
 		}
 	}
-	return i;
 }
 
 /* Try to claim a slot for @len bytes; under the lock. Return 0 and fill
@@ -1212,10 +1327,7 @@ take_free(shmkit_queue *q)
 static int
 try_claim(shmkit_queue *q, size_t len, uint32_t tok, shmkit_queue_loan *loan)
 {
-	if (!room_for(q, len)) {
-		return -EAGAIN;
-	}
-	int i = take_free(q);
+	int i = take_room(q, len);
 	if (i < 0) {
 		return i;
 	}
@@ -1274,10 +1386,7 @@ commit_desc(shmkit_queue *q, uint32_t i, long type, uint32_t len)
 static int
 try_send_locked(shmkit_queue *q, long type, const void *data, size_t len)
 {
-	if (!room_for(q, len)) {
-		return -EAGAIN;
-	}
-	int i = take_free(q);
+	int i = take_room(q, len);
 	if (i < 0) {
 		return i;
 	}
@@ -1553,29 +1662,35 @@ walk(const shmkit_queue *q, uint32_t i, uint64_t steps, int which)
 static int
 select_msg(shmkit_queue *q, long msgtyp, unsigned flags, struct q_desc *out)
 {
-	const struct q_hot *h = hot(q);
+	/* Each word of the index is read once (a peer may write meanwhile),
+	 * then checked where it is used. */
+	const struct q_hot *hh = hot(q);
+	const uint32_t head = *(volatile const uint32_t *)&hh->head;
+	const uint32_t qnum = *(volatile const uint32_t *)&hh->qnum;
+	const uint64_t bitmap = *(volatile const uint64_t *)&hh->bitmap;
+	const uint32_t head0 = *(volatile const uint32_t *)&bucket(q, 0)->head;
 	uint32_t i = NIL;
 	if (flags & SHMKIT_QUEUE_F_COPY) {
 		/* The message at position @msgtyp in queue order. */
-		if (msgtyp < 0 || (uint64_t)msgtyp >= h->qnum) {
+		if (msgtyp < 0 || (uint64_t)msgtyp >= qnum) {
 			return -ENOMSG;
 		}
-		int64_t r = walk(q, h->head, (uint64_t)msgtyp, L_ORDER);
+		int64_t r = walk(q, head, (uint64_t)msgtyp, L_ORDER);
 		if (r < 0) {
 			return E_INDEX;
 		}
 		i = (uint32_t)r;
-	} else if (h->qnum == 0) {
+	} else if (qnum == 0) {
 		return -ENOMSG;
 	} else if (msgtyp == 0) {
-		i = h->head;
+		i = head;
 	} else if (msgtyp > 0 && !(flags & SHMKIT_QUEUE_F_EXCEPT)) {
 		if (msgtyp < (long)NBUCKETS) {
-			i = bucket(q, (uint32_t)msgtyp)->head;
+			i = *(volatile const uint32_t *)&bucket(q, (uint32_t)msgtyp)->head;
 		} else {
 			/* Bucket 0 is sorted by type: the first of @msgtyp,
 			 * unless a larger type comes first. */
-			uint32_t k = bucket(q, 0)->head;
+			uint32_t k = head0;
 			for (uint32_t steps = 0; k != NIL; steps++) {
 				if (steps >= q->l.nslots || !committed(q, k)) {
 					return E_INDEX;
@@ -1590,18 +1705,18 @@ select_msg(shmkit_queue *q, long msgtyp, unsigned flags, struct q_desc *out)
 		if (i != NIL && committed(q, i) && desc(q, i)->type != msgtyp) {
 			return E_INDEX;
 		}
-	} else if (msgtyp > 0 && (h->head == NIL || !committed(q, h->head) ||
-				  desc(q, h->head)->type != msgtyp || bucket(q, 0)->head == NIL)) {
+	} else if (msgtyp > 0 && (head == NIL || !committed(q, head) ||
+				  desc(q, head)->type != msgtyp || head0 == NIL)) {
 		/* MSG_EXCEPT: the first message of another type. Usually the
 		 * head; else, with every type below NBUCKETS, the oldest of the
 		 * other buckets' heads (one per type, not one per message). */
-		if (h->head == NIL || !committed(q, h->head)) {
+		if (head == NIL || !committed(q, head)) {
 			return E_INDEX;
 		}
-		if (desc(q, h->head)->type != msgtyp) {
-			i = h->head;
+		if (desc(q, head)->type != msgtyp) {
+			i = head;
 		} else {
-			uint64_t bits = h->bitmap;
+			uint64_t bits = bitmap;
 			if (msgtyp < (long)NBUCKETS) {
 				bits &= ~(UINT64_C(1) << msgtyp);
 			}
@@ -1620,7 +1735,7 @@ select_msg(shmkit_queue *q, long msgtyp, unsigned flags, struct q_desc *out)
 	} else if (msgtyp > 0) {
 		/* MSG_EXCEPT with larger types queued: walk the queue order to
 		 * the first message of another type. */
-		uint32_t k = h->head;
+		uint32_t k = head;
 		for (uint32_t steps = 0; k != NIL; steps++) {
 			if (steps >= q->l.nslots || !committed(q, k)) {
 				return E_INDEX;
@@ -1638,15 +1753,15 @@ select_msg(shmkit_queue *q, long msgtyp, unsigned flags, struct q_desc *out)
 		uint64_t mask = lim >= NBUCKETS - 1
 					? ~UINT64_C(1)
 					: ((UINT64_C(1) << (lim + 1)) - 1) & ~UINT64_C(1);
-		uint64_t bits = h->bitmap & mask;
+		uint64_t bits = bitmap & mask;
 		if (bits != 0) {
 			uint32_t b = (uint32_t)__builtin_ctzll(bits);
-			i = bucket(q, b)->head;
+			i = *(volatile const uint32_t *)&bucket(q, b)->head;
 			if (i == NIL || (committed(q, i) && desc(q, i)->type != (int64_t)b)) {
 				return E_INDEX;
 			}
 		} else if (lim >= NBUCKETS) {
-			uint32_t k = bucket(q, 0)->head;
+			uint32_t k = head0;
 			if (k != NIL && committed(q, k) && (uint64_t)desc(q, k)->type <= lim) {
 				i = k;
 			}
@@ -1672,14 +1787,15 @@ take_msg(shmkit_queue *q, uint32_t i, const struct q_desc *d, int lend, uint32_t
 	if (lend) {
 		x->owner = tok;
 		x->state = D_TAKEN; /* the commit point */
-		index_del(q, i, d->type, d->len);
+		index_del(q, i, d);
 	} else {
 		x->owner = 0;
 		x->gen = d->gen + 1;
 		x->state = D_FREE; /* the commit point */
-		index_del(q, i, d->type, d->len);
+		index_del(q, i, d);
 		x->next = h->free_head;
 		h->free_head = i;
+		h->nfree++;
 		bump(q, swait(q));
 		/* used_* >= q* >= this message (index_can_del, hot_ok) */
 		h->used_msgs--;
@@ -1698,7 +1814,7 @@ select_checked(shmkit_queue *q, long msgtyp, unsigned flags, size_t cap, int len
 		int i = select_msg(q, msgtyp, flags, d);
 		int takes = !(flags & SHMKIT_QUEUE_F_COPY) &&
 			    (lend || d->len <= cap || (flags & SHMKIT_QUEUE_F_NOERROR));
-		if (i >= 0 && takes && index_can_del(q, (uint32_t)i) != 0) {
+		if (i >= 0 && takes && index_can_del(q, (uint32_t)i, d) != 0) {
 			i = E_INDEX;
 		}
 		if (i != E_INDEX) {
@@ -1926,7 +2042,7 @@ shmkit_queue_opts_init(shmkit_queue_opts *opts)
 }
 
 static unsigned
-file_mode(unsigned mode)
+file_mode(unsigned mode, int other_owner)
 {
 	/*
 	 * Even reading a queue takes its lock, so every class of user that the
@@ -1940,6 +2056,11 @@ file_mode(unsigned mode)
 	}
 	if (mode & 0007) {
 		f |= 0006;
+	}
+	/* The queue's owner (or group) is not the file's: the owner class
+	 * must reach the file through its group or other bits. */
+	if (other_owner && (mode & 0700)) {
+		f |= 0066;
 	}
 	return f;
 }
@@ -1977,6 +2098,7 @@ init_queue(shmkit_queue *q, const shmkit_queue_opts *o)
 	struct q_hot *h = hot(q);
 	h->head = h->tail = NIL;
 	h->free_head = 0;
+	h->nfree = q->l.nslots;
 	SHMKIT_CRASHPOINT("queue_create_before_ready");
 	/* Release: every byte written above is visible to an opener whose
 	 * acquire load of @ready reads Q_MAGIC. */
@@ -2029,7 +2151,7 @@ shmkit__queue_create_ex(shmkit_queue **out, const char *spec, const shmkit_queue
 	shmkit_segment_opts_init(&so);
 	so.size = l.total;
 	so.kind = SHMKIT_KIND_QUEUE;
-	so.mode = file_mode(o.mode);
+	so.mode = file_mode(o.mode, 0);
 	shmkit_segment *seg;
 	rc = shmkit_segment_create(&seg, spec, &so);
 	if (rc != 0) {
@@ -2198,13 +2320,15 @@ shmkit_queue_remove(shmkit_queue *q)
 	if (rc != 0 && rc != -EIDRM) {
 		return rc;
 	}
-	/* The name goes only while it still names this queue. */
-	int drc = shmkit_segment_destroy(q->seg);
+	/*
+	 * Removed: the handle is closed whatever happens to the name. The
+	 * name goes only while it still names this queue, and only if the
+	 * caller may remove it (in a sticky /dev/shm, the file's owner); a name
+	 * left behind opens as -EIDRM until its owner removes it.
+	 */
+	(void)shmkit_segment_destroy(q->seg);
 	free(q);
-	if (drc == -ENOENT || drc == -EOPNOTSUPP) {
-		drc = 0; /* someone removed the name already, or it has none */
-	}
-	return rc != 0 ? rc : drc;
+	return rc;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2220,9 +2344,26 @@ shmkit__queue_stat(shmkit_queue *q, shmkit_queue_info *info, int check)
 	if (rc != 0) {
 		return rc;
 	}
-	const struct q_ctl *c = ctl(q);
-	const struct q_hot *h = hot(q);
-	const struct q_perm *p = perm(q);
+	/* One copy of each block, checked as a whole: what the caller gets
+	 * is what was checked, whatever a peer writes meanwhile. */
+	struct q_ctl cc;
+	struct q_hot hc;
+	for (int round = 0;; round++) {
+		memcpy(&cc, ctl(q), sizeof(cc));
+		memcpy(&hc, hot(q), sizeof(hc));
+		if (hc.qnum <= q->l.max_msgs &&
+		    hc.qbytes <= (uint64_t)hc.qnum * q->l.max_msg_size &&
+		    cc.perm[cc.perm_sel & 1].mode <= 0777) {
+			break;
+		}
+		if (round > 0 || index_repair(q) != 0) {
+			q_unlock(q);
+			return -EBADMSG;
+		}
+	}
+	const struct q_ctl *c = &cc;
+	const struct q_hot *h = &hc;
+	const struct q_perm *p = &cc.perm[cc.perm_sel & 1];
 	memset(info, 0, sizeof(*info));
 	info->count = h->qnum;
 	info->bytes = h->qbytes;
@@ -2307,6 +2448,13 @@ shmkit__queue_set(shmkit_queue *q, uint64_t max_bytes, int set_bytes, long mode,
 		c->perm_sel = next; /* the commit point */
 		c->ctime = now_sec();
 		bump(q, swait(q));
+		/* Best effort, as semsets do: only the file's owner (or root)
+		 * may change its mode; the queue's own bits rule anyway. */
+		int fd = shmkit_segment_fd(q->seg);
+		if (fd >= 0) {
+			(void)fchmod(fd,
+				     file_mode(np.mode, np.uid != c->cuid || np.gid != c->cgid));
+		}
 	}
 	q_unlock(q);
 	if (rc == 0) {
