@@ -45,6 +45,21 @@ SHMKIT_API const char *shmkit_version(void);
  */
 SHMKIT_API unsigned shmkit_layout_version(void);
 
+/**
+ * shmkit_credentials_changed() - tell shmkit the process's credentials
+ * changed.
+ *
+ * Semaphore sets and message queues check permissions as the kernel's
+ * ipcperms() does, against the caller's effective uid, gid, supplementary
+ * groups and capabilities, which shmkit caches per process (so that a call
+ * makes no system call for them). A process that changes them (setuid(),
+ * setgid(), setgroups(), capabilities) while it keeps using shmkit objects
+ * calls this afterwards; a fork needs nothing. The preload shim
+ * (shmkit-preload(7)) calls it from its own set*id() and setgroups().
+ * Thread-safe.
+ */
+SHMKIT_API void shmkit_credentials_changed(void);
+
 #ifdef __cplusplus
 }
 #endif

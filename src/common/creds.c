@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <shmkit/common.h>
+
 #include "internal/creds.h"
 
 static pthread_mutex_t creds_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -85,6 +87,12 @@ uint32_t
 shmkit__creds_epoch(void)
 {
 	return atomic_load_explicit(&creds_epoch, memory_order_relaxed);
+}
+
+SHMKIT_API void
+shmkit_credentials_changed(void)
+{
+	shmkit__creds_changed();
 }
 
 void

@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* LD_PRELOAD shim: msgget/msgsnd/msgrcv/msgctl and semget/semop/semtimedop/semctl on shmkit. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/types.h>
+#include <unistd.h>
 
+#include <shmkit/common.h>
 #include <shmkit/sysv.h>
 
 /*
@@ -104,3 +109,40 @@ semctl(int semid, int semnum, int cmd, ...)
 		return shmkit_semctl(semid, semnum, cmd);
 	}
 }
+
+/*
+ * The credential calls: shmkit caches the caller's credentials for its
+ * permission checks, so an unmodified program that changes them must not
+ * keep the old ones. Each wrapper calls the C library's own function
+ * (the next definition after this object) and, on success, tells shmkit.
+ * setgroups() and the set*id() family cover what glibc's wrappers change;
+ * capability changes (capset) are not followed.
+ */
+#define CRED_WRAPPER(name, params, args)                                                           \
+	EXPORT int name params;                                                                    \
+	EXPORT int name params                                                                     \
+	{                                                                                          \
+		static int(*real) params;                                                          \
+		if (real == NULL) {                                                                \
+			real = (int(*) params)dlsym(RTLD_NEXT, #name);                             \
+		}                                                                                  \
+		if (real == NULL) {                                                                \
+			errno = ENOSYS;                                                            \
+			return -1;                                                                 \
+		}                                                                                  \
+		int rc = real args;                                                                \
+		if (rc == 0) {                                                                     \
+			shmkit_credentials_changed();                                              \
+		}                                                                                  \
+		return rc;                                                                         \
+	}
+
+CRED_WRAPPER(setuid, (uid_t uid), (uid))
+CRED_WRAPPER(seteuid, (uid_t uid), (uid))
+CRED_WRAPPER(setreuid, (uid_t ruid, uid_t euid), (ruid, euid))
+CRED_WRAPPER(setresuid, (uid_t ruid, uid_t euid, uid_t suid), (ruid, euid, suid))
+CRED_WRAPPER(setgid, (gid_t gid), (gid))
+CRED_WRAPPER(setegid, (gid_t gid), (gid))
+CRED_WRAPPER(setregid, (gid_t rgid, gid_t egid), (rgid, egid))
+CRED_WRAPPER(setresgid, (gid_t rgid, gid_t egid, gid_t sgid), (rgid, egid, sgid))
+CRED_WRAPPER(setgroups, (size_t size, const gid_t *list), (size, list))

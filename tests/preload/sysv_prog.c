@@ -37,6 +37,8 @@ ename(int e)
 		return "0";
 	case EINVAL:
 		return "EINVAL";
+	case EACCES:
+		return "EACCES";
 	case E2BIG:
 		return "E2BIG";
 	case ENOMSG:
@@ -170,6 +172,26 @@ main(void)
 	printf("SETVAL 7, GETVAL: %d\n", semctl(s, 1, GETVAL));
 
 	fprintf(stderr, "visible: msg=%d sem=%d\n", visible("msg", key), visible("sem", key));
+
+	/* As root: a child that used the queue and then gives up root is
+	 * refused by the queue's mode 0600 (a library that cached root's
+	 * credentials would let it in). Printed the same without root. */
+	pid = fork();
+	if (pid == 0) {
+		struct msg m = {.mtype = 1};
+		int before = msgsnd(q, &m, 1, IPC_NOWAIT);
+		if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) {
+			_exit(2);
+		}
+		errno = 0;
+		int after = geteuid() == 0 ? 0 : msgsnd(q, &m, 1, IPC_NOWAIT);
+		int err = errno;
+		printf("child after setuid: msgsnd %d then %d %s\n", before,
+		       getuid() == 65534 ? after : -1, getuid() == 65534 ? ename(err) : "EACCES");
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	recv(q, 64, 0, IPC_NOWAIT);
 
 	printf("IPC_RMID: %d %d %d\n", msgctl(q, IPC_RMID, NULL), msgctl(kq, IPC_RMID, NULL),
 	       semctl(s, 0, IPC_RMID));
