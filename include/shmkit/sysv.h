@@ -45,8 +45,10 @@ extern "C" {
  *    return the id and refuse each later call.
  *  - Credentials are sampled (geteuid, getegid, getgroups, capabilities)
  *    when a set is created or opened, after fork(), and again before an
- *    EACCES is reported; a process that drops privileges while it already
- *    uses a set should call semget() again, which resamples them.
+ *    EACCES is reported; a process that changes its credentials while it
+ *    uses sets or queues calls shmkit_credentials_changed() (shmkit/common.h)
+ *    afterwards; the preload shim does so in its setuid() and the rest of
+ *    the set*id() family and setgroups().
  *  - A corrupted set fails with EINVAL (as if it did not exist).
  *  - A blocked semop() of a process that is stopped (SIGSTOP, SIGTSTP) and
  *    continued keeps waiting; the kernel's fails with EINTR then even with
@@ -150,7 +152,25 @@ SHMKIT_API int shmkit_semctl(int semid, int semnum, int cmd, ...);
  *    MSG_INFO's msgpool, msgmap and msgtql counting shmkit's queues,
  *    messages and bytes.
  *  - msgget() checks the mode as the kernel's ipcperms() does; msgsnd(),
- *    msgrcv() and IPC_STAT check it again, as the kernel does.
+ *    msgrcv() and IPC_STAT check it again, as the kernel does; credentials
+ *    are cached as for the semaphore sets (above: after a change of
+ *    credentials call shmkit_credentials_changed()).
+ *  - The queue's file grants read-write to every class the queue's mode
+ *    grants anything (even reading takes the queue's lock); IPC_SET keeps
+ *    it so (while the caller may change the file's mode: its creator or
+ *    root), opening it to group and other when the owner or group differs
+ *    from the creator's, since the library enforces the queue's own mode.
+ *    A user the file refuses (the mode grants its class nothing) gets the
+ *    kernel's answers: msgget() with no permission bits returns the id,
+ *    the calls that need access fail with EACCES, IPC_SET and IPC_RMID
+ *    with EPERM; but MSG_STAT_ANY fails with EACCES (the kernel answers:
+ *    shmkit cannot read a file it may not open).
+ *  - In the sticky /dev/shm only a name's owner removes it. When root gives
+ *    a queue to another owner with IPC_SET, the names are handed over too,
+ *    so the new owner's IPC_RMID removes everything; when another owner
+ *    gives it away, IPC_RMID by the new owner removes the queue (every
+ *    caller then gets EIDRM or EINVAL) but its names stay until the creator
+ *    or root removes them (shmkit rm).
  *  - Nothing is shared with the kernel's queues: ids, keys, ipcs(1) and
  *    /proc/sysvipc/msg are separate; every process that shares a key must
  *    use these functions or run under the preload shim
@@ -160,8 +180,9 @@ SHMKIT_API int shmkit_semctl(int semid, int semnum, int cmd, ...);
  *    stay the kernel's even then.
  *  - A process that dies between claiming an index and creating the
  *    queue, or between removing the queue and its claim, leaves the claim
- *    behind; when the indices run out, claims without a queue that are
- *    older than 60 s are removed.
+ *    behind; when the indices run out, claims older than 60 s without a
+ *    queue, or with a queue that its dead creator never finished, are
+ *    removed (with that queue).
  *
  * Thread-safe. A child of fork() may keep using the parent's ids.
  */

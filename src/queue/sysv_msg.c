@@ -315,7 +315,13 @@ sweep_claims(void)
 				shmkit_queue_close(q);
 				continue;
 			}
-			if (rc != -ENOENT && rc != -EIDRM) {
+			if (rc == -EOWNERDEAD) {
+				/* Its creator died before the queue was ready:
+				 * nobody can ever use it; remove it with the claim. */
+				char spec[64];
+				spec_id(spec, sizeof(spec), id);
+				(void)shmkit_segment_remove(spec);
+			} else if (rc != -ENOENT && rc != -EIDRM) {
 				continue;
 			}
 		}
@@ -421,6 +427,17 @@ shmkit_msgget(key_t key, int msgflg)
 				 * the key: remove the stale link, look again. */
 				unlink_key_if(key, id);
 				continue;
+			}
+			if (rc == -EACCES && !((msgflg & IPC_CREAT) && (msgflg & IPC_EXCL)) &&
+			    (msgflg & 0666) == 0) {
+				/*
+				 * The queue's file refuses us (its mode grants
+				 * our class nothing), but asking for no access
+				 * needs none: the kernel returns the id, and so
+				 * do we; the calls that need access then fail
+				 * with EACCES, as the kernel's.
+				 */
+				return id;
 			}
 			if (rc != 0) {
 				return fail(to_errno(rc));
@@ -699,18 +716,47 @@ remove_queue(int msqid)
 	uint32_t key = 0;
 	int rc = open_id(msqid, &q);
 	if (rc != 0) {
-		return -to_errno(rc);
+		/* Refused by the file: not the owner nor the creator (see
+		 * shmkit_msgctl). */
+		return rc == -EACCES ? -EPERM : -to_errno(rc);
 	}
 	if (read_claim(msqid % IPCMNI, &id, &key) != 0 || id != msqid) {
 		key = 0;
 	}
 	rc = shmkit_queue_remove(q);
 	if (rc != 0) {
-		shmkit_queue_close(q);
+		/* -EIDRM closed the handle (removed already); any other
+		 * error left it open. */
+		if (rc != -EIDRM) {
+			shmkit_queue_close(q);
+		}
 		return rc == -EIDRM ? -EINVAL : rc;
 	}
 	unlink_names(msqid, key);
 	return 0;
+}
+
+/*
+ * After IPC_SET gave the queue @id (with @key) to @uid/@gid: the names in
+ * /dev/shm belong to the creator, and in that sticky directory only their
+ * owner may remove them, so the new owner could not IPC_RMID. Root may
+ * hand them over; for anyone else this fails, and the creator (or root)
+ * removes the names (documented in sysv.h).
+ */
+static void
+chown_names(shmkit_queue *q, int id, uint32_t key, uid_t uid, gid_t gid)
+{
+	char path[PATH_MAX];
+	int fd = shmkit__queue_fd(q);
+	if (fd < 0 || fchown(fd, uid, gid) != 0) {
+		return;
+	}
+	if (key != 0) {
+		path_key(path, sizeof(path), (key_t)key);
+		(void)lchown(path, uid, gid);
+	}
+	path_idx(path, sizeof(path), id % IPCMNI);
+	(void)lchown(path, uid, gid);
 }
 
 SHMKIT_API int
@@ -739,10 +785,14 @@ shmkit_msgctl(int msqid, int cmd, struct msqid_ds *buf)
 	int err = EINVAL;
 	shmkit_queue *q = get_queue(msqid, &err);
 	if (q == NULL) {
-		return fail(err);
+		/* A file that refuses us belongs to a queue whose mode grants
+		 * us nothing: we are neither its owner nor its creator (those
+		 * can always open it), which the kernel answers with EPERM. */
+		return fail(err == EACCES && (cmd == IPC_SET || cmd == IPC_RMID) ? EPERM : err);
 	}
 	int rc = 0;
 	shmkit_queue_info in;
+	memset(&in, 0, sizeof(in));
 	if (cmd == IPC_STAT) {
 		rc = shmkit_queue_stat(q, &in);
 		if (rc == 0) {
@@ -771,6 +821,17 @@ shmkit_msgctl(int msqid, int cmd, struct msqid_ds *buf)
 						       (long)(buf->msg_perm.mode & 0777),
 						       (long)buf->msg_perm.uid,
 						       (long)buf->msg_perm.gid);
+				if (rc == 0 && euid == 0 && in.max_msgs != 0 &&
+				    (buf->msg_perm.uid != in.uid || buf->msg_perm.gid != in.gid)) {
+					int id;
+					uint32_t key = 0;
+					if (read_claim(msqid % IPCMNI, &id, &key) != 0 ||
+					    id != msqid) {
+						key = 0;
+					}
+					chown_names(q, msqid, key, buf->msg_perm.uid,
+						    buf->msg_perm.gid);
+				}
 			}
 		}
 	} else {
