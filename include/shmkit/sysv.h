@@ -53,7 +53,11 @@ extern "C" {
  *  - A blocked semop() of a process that is stopped (SIGSTOP, SIGTSTP) and
  *    continued keeps waiting; the kernel's fails with EINTR then even with
  *    no handler installed, which a library cannot observe. A signal caught
- *    by a handler ends the wait with EINTR, as in the kernel.
+ *    by a handler ends the wait with EINTR, as in the kernel, except one
+ *    that arrives in the few instructions between the call counting itself
+ *    as a waiter (GETNCNT, GETZCNT) and its sleep: its handler runs and the
+ *    wait goes on, as it would for a signal just before the kernel's call
+ *    (only the kernel's count is not visible that early).
  *  - Nothing is shared with the kernel's own semaphore sets: ids, keys and
  *    ipcs(1) are separate; every process that shares a key must use these
  *    functions.
