@@ -135,11 +135,13 @@ SHMKIT_API int shmkit_semctl(int semid, int semnum, int cmd, ...);
  *    callers exactly one wins.
  *  - Limits are the kernel's defaults: msg_qbytes starts at msgmnb and the
  *    largest message is msgmax (both from /proc/sys/kernel when readable,
- *    else 16384 and 8192); a queue holds at most msg_qbytes messages,
- *    and (unlike the kernel) at most SHMKIT_MSGMAXCOUNT: each message takes
- *    a slot of msgmax bytes, and 16384 of them would cost 128 MiB of
- *    /dev/shm per queue. Only a queue of more than 1024 tiny messages
- *    notices. Raising msg_qbytes over msgmnb needs root (CAP_SYS_RESOURCE).
+ *    else 16384 and 8192); a queue holds at most msg_qbytes messages, as
+ *    the kernel's (16384 empty ones by default), and at most
+ *    SHMKIT_MSGMAXCOUNT whatever msgmnb says. A queue is made for the
+ *    msgmnb of its creation (about 4 MiB of /dev/shm at the default): if
+ *    IPC_SET later raises msg_qbytes above it (root only, CAP_SYS_RESOURCE),
+ *    the count stays within that msgmnb and messages over 64 bytes within
+ *    what it holds; beyond, msgsnd waits (or EAGAIN) as for a full queue.
  *  - Checks come in the kernel's order: msgsnd() reads mtype first (EFAULT
  *    for a NULL msgp), then refuses msgsz over msgmax, a negative id and
  *    mtype < 1 with EINVAL. msgrcv() refuses a negative id or size, then
@@ -194,8 +196,9 @@ SHMKIT_API int shmkit_semctl(int semid, int semnum, int cmd, ...);
 /** Number of queues (indices) shmkit allows, as the kernel's MSGMNI. */
 #define SHMKIT_MSGMNI 32000
 
-/** Most messages a queue of shmkit_msgget() holds at once (see above). */
-#define SHMKIT_MSGMAXCOUNT 1024
+/** Most messages a queue of shmkit_msgget() holds at once, whatever
+ * msgmnb says (see above; the kernel's default msgmnb is 16384). */
+#define SHMKIT_MSGMAXCOUNT 65536
 
 /**
  * shmkit_msgget() - msgget(2): get (and with IPC_CREAT, create) a queue.

@@ -37,12 +37,19 @@
  *   512   _Atomic uint32_t   [WAIT_CAP] who sleeps (token | sender bit), for stats
  *   768   struct q_bucket    [NBUCKETS] per-type lists
  *   1280  struct q_desc      [nslots] message descriptors, one line each
- *   ...   unsigned char      [nslots][slot_size] payloads, one fixed slot each
+ *   ...   uint32_t           [nbig] big slots' free list (BIG_BUSY: in use)
+ *   ...   unsigned char      [nslots][SMALL] each descriptor's small payload slot
+ *   ...   unsigned char      [nbig][big_size] big payload slots
  *
- * A message lives in one slot of round_up(max_msg_size, 64) bytes, so the
- * arena needs no allocator that a crash could leave half-updated; the byte
- * limit (msg_qbytes) is still accounted by payload bytes. There are
- * max_msgs + SPARE slots: a slot fenced away from a stalled sender stays
+ * A payload of up to SMALL bytes lives in its descriptor's own small slot;
+ * a larger one in a big slot of round_up(max_msg_size, 64) bytes that the
+ * descriptor names. There are only as many big slots as the byte limit at
+ * creation lets messages over SMALL bytes be held (max_bytes / (SMALL + 1),
+ * plus the spares), so a queue may hold many small messages (the kernel's
+ * count limit is msg_qbytes) without reserving a big slot for each. Fixed
+ * slots need no allocator that a crash could leave half-updated: which big
+ * slots are in use follows from the descriptors. There are max_msgs +
+ * SPARE descriptors: a slot fenced away from a stalled sender stays
  * quarantined until that sender is dead or comes back (it may still be
  * writing into it), and the spares keep the full capacity available
  * meanwhile.
@@ -73,7 +80,12 @@
 #define NBUCKETS   64u
 #define SPARE      4u
 #define SLOT_ALIGN 64u
+#define SMALL      64u /* payload bytes kept in the descriptor's own slot */
 #define NIL        0xffffffffu
+/* A big slot's free-list word while the slot is in use (and, during a
+ * rebuild, while it is known free). */
+#define BIG_BUSY 0xfffffffeu
+#define BIG_FREE 0xfffffffdu
 
 /* Largest limits: keep every size computation far from overflow. */
 #define MAX_MSGS_LIMIT     (1u << 20)
@@ -111,7 +123,8 @@ struct q_meta {
 	int32_t sysv_id;
 	uint32_t sysv_key;
 	uint64_t total; /* bytes of the data area used */
-	uint64_t reserved0;
+	uint32_t nbig;  /* big payload slots */
+	uint32_t reserved0;
 	/*
 	 * 0 while the creator initialises the queue, Q_MAGIC once done: stored
 	 * with release ordering after every other byte was written, paired
@@ -166,7 +179,7 @@ struct q_hot {
 	uint32_t reserved0;
 	int64_t stime, rtime;
 	int32_t lspid, lrpid;
-	uint64_t reserved1;
+	uint32_t bfree_head, nbfree; /* free big slots, through the big list */
 	/* Free and fenced descriptors: with used_msgs they add up to the
 	 * slot count, which every call checks (a lie in one counter shows). */
 	uint32_t nfree, nfenced;
@@ -207,7 +220,8 @@ struct q_desc {
 	uint32_t next, prev;
 	/* The index: the message's bucket (committed). */
 	uint32_t tnext, tprev;
-	uint64_t reserved;
+	uint32_t big; /* its big slot, when not free and len > SMALL */
+	uint32_t reserved;
 };
 _Static_assert(sizeof(struct q_desc) == 64, "descriptor is one line");
 
@@ -228,8 +242,8 @@ _Static_assert(sizeof(shmkit_mutex) == 64, "lock is one line");
  * read from shared memory after validation, so nothing there can move a
  * section). */
 struct layout {
-	uint32_t max_msgs, max_msg_size, nslots, slot_size;
-	size_t desc, arena, total;
+	uint32_t max_msgs, max_msg_size, nslots, slot_size, nbig;
+	size_t desc, bnext, arena, big, total;
 };
 
 struct shmkit_queue {
@@ -251,20 +265,37 @@ round_up(size_t v, size_t a)
 	return (v + a - 1) / a * a;
 }
 
+/* The big slots a queue needs: as many messages over SMALL bytes as
+ * @max_bytes can hold at once, plus the spares; none if none fit. */
+static uint32_t
+big_slots_for(uint32_t max_msgs, uint32_t max_msg_size, uint64_t max_bytes)
+{
+	if (max_msg_size <= SMALL) {
+		return 0;
+	}
+	uint64_t n = max_bytes / (SMALL + 1) + SPARE;
+	uint64_t cap = (uint64_t)max_msgs + SPARE;
+	return (uint32_t)(n < cap ? n : cap);
+}
+
 static int
-layout_compute(struct layout *l, uint32_t max_msgs, uint32_t max_msg_size)
+layout_compute(struct layout *l, uint32_t max_msgs, uint32_t max_msg_size, uint32_t nbig)
 {
 	if (max_msgs < 1 || max_msgs > MAX_MSGS_LIMIT || max_msg_size < 1 ||
-	    max_msg_size > MAX_MSG_SIZE_LIMIT) {
+	    max_msg_size > MAX_MSG_SIZE_LIMIT || nbig > max_msgs + SPARE ||
+	    (max_msg_size > SMALL) != (nbig > 0)) {
 		return -EINVAL;
 	}
 	l->max_msgs = max_msgs;
 	l->max_msg_size = max_msg_size;
 	l->nslots = max_msgs + SPARE;
-	l->slot_size = (uint32_t)round_up(max_msg_size, SLOT_ALIGN);
+	l->slot_size = max_msg_size > SMALL ? (uint32_t)round_up(max_msg_size, SLOT_ALIGN) : 0;
+	l->nbig = nbig;
 	l->desc = OFF_DESC;
-	l->arena = round_up(l->desc + (size_t)l->nslots * sizeof(struct q_desc), SLOT_ALIGN);
-	uint64_t total = (uint64_t)l->arena + (uint64_t)l->nslots * l->slot_size;
+	l->bnext = round_up(l->desc + (size_t)l->nslots * sizeof(struct q_desc), SLOT_ALIGN);
+	l->arena = round_up(l->bnext + (size_t)nbig * sizeof(uint32_t), SLOT_ALIGN);
+	l->big = l->arena + (size_t)l->nslots * SMALL;
+	uint64_t total = (uint64_t)l->big + (uint64_t)nbig * l->slot_size;
 	if (total > MAX_TOTAL) {
 		return -EFBIG;
 	}
@@ -343,10 +374,21 @@ desc(const shmkit_queue *q, uint32_t i)
 	return (struct q_desc *)(q->base + q->l.desc) + i;
 }
 
-static unsigned char *
-slot(const shmkit_queue *q, uint32_t i)
+static uint32_t *
+bnext(const shmkit_queue *q, uint32_t b)
 {
-	return q->base + q->l.arena + (size_t)i * q->l.slot_size;
+	return (uint32_t *)(q->base + q->l.bnext) + b;
+}
+
+/* Where the payload of descriptor @i is, with @len bytes in big slot @big
+ * (checked by the caller: desc_read() or the claim that chose it). */
+static unsigned char *
+payload(const shmkit_queue *q, uint32_t i, uint32_t len, uint32_t big)
+{
+	if (len <= SMALL) {
+		return q->base + q->l.arena + (size_t)i * SMALL;
+	}
+	return q->base + q->l.big + (size_t)big * q->l.slot_size;
 }
 
 /*
@@ -384,6 +426,9 @@ desc_read(const shmkit_queue *q, uint32_t i, struct q_desc *d)
 	if (d->state == D_COMMITTED && d->type <= 0) {
 		return -EBADMSG;
 	}
+	if (d->state != D_FREE && d->len > SMALL && d->big >= q->l.nbig) {
+		return -EBADMSG;
+	}
 	return 0;
 }
 
@@ -409,7 +454,9 @@ hot_ok(const shmkit_queue *q)
 	    h->qbytes > h->used_bytes || h->used_bytes > (uint64_t)h->used_msgs * l->max_msg_size ||
 	    (h->head == NIL) != (h->qnum == 0) || (h->tail == NIL) != (h->qnum == 0) ||
 	    (h->head != NIL && h->head >= l->nslots) || (h->tail != NIL && h->tail >= l->nslots) ||
-	    (h->free_head != NIL && h->free_head >= l->nslots) || (h->bitmap & 1) != 0) {
+	    (h->free_head != NIL && h->free_head >= l->nslots) || (h->bitmap & 1) != 0 ||
+	    h->nbfree > l->nbig || (h->bfree_head != NIL && h->bfree_head >= l->nbig) ||
+	    (h->bfree_head == NIL) != (h->nbfree == 0)) {
 		return E_INDEX;
 	}
 	return 0;
@@ -562,6 +609,9 @@ chain_sort(const shmkit_queue *q, uint32_t head, int which, int *bad)
 	return NIL;
 }
 
+static int big_rebuild(shmkit_queue *q);
+static int big_push(shmkit_queue *q, uint32_t b);
+
 /*
  * Rebuild the whole index from the descriptors: after a holder died inside
  * an operation (the index may be half changed) or when a check found it
@@ -673,6 +723,82 @@ index_rebuild(shmkit_queue *q)
 	h->used_bytes = used_bytes;
 	h->nfree = nfree;
 	h->nfenced = nfenced;
+	return big_rebuild(q);
+}
+
+/*
+ * Rebuild the big slots' free list from the descriptors: a slot is in use
+ * while a descriptor that is not free holds more than SMALL bytes in it
+ * (a fenced one too: its stalled sender may still write). Two descriptors
+ * naming one slot: -EBADMSG. Under the lock.
+ */
+static int
+big_rebuild(shmkit_queue *q)
+{
+	struct q_hot *h = hot(q);
+	const uint32_t nbig = q->l.nbig;
+	for (uint32_t b = 0; b < nbig; b++) {
+		*bnext(q, b) = BIG_FREE;
+	}
+	for (uint32_t i = 0; i < q->l.nslots; i++) {
+		struct q_desc d;
+		if (desc_read(q, i, &d) != 0) {
+			return -EBADMSG;
+		}
+		if (d.state == D_FREE || d.len <= SMALL) {
+			continue;
+		}
+		if (*bnext(q, d.big) == BIG_BUSY) {
+			return -EBADMSG;
+		}
+		*bnext(q, d.big) = BIG_BUSY;
+	}
+	uint32_t head = NIL, n = 0;
+	for (uint32_t b = nbig; b-- > 0;) {
+		if (*bnext(q, b) != BIG_BUSY) {
+			*bnext(q, b) = head;
+			head = b;
+			n++;
+		}
+	}
+	h->bfree_head = head;
+	h->nbfree = n;
+	return 0;
+}
+
+/* Take a free big slot: its index, -EAGAIN (none left: the byte limit was
+ * raised over the one the queue was made for), or E_INDEX. */
+static int
+big_pop(shmkit_queue *q)
+{
+	struct q_hot *h = hot(q);
+	uint32_t b = h->bfree_head;
+	if (b == NIL) {
+		return h->nbfree == 0 ? -EAGAIN : E_INDEX;
+	}
+	uint32_t nx = b < q->l.nbig ? *bnext(q, b) : BIG_BUSY;
+	if (b >= q->l.nbig || nx == BIG_BUSY || nx == BIG_FREE || (nx != NIL && nx >= q->l.nbig) ||
+	    h->nbfree == 0) {
+		return E_INDEX;
+	}
+	*bnext(q, b) = BIG_BUSY;
+	h->bfree_head = nx;
+	h->nbfree--;
+	return (int)b;
+}
+
+/* Give back big slot @b (in use); a slot not marked in use is left alone
+ * and the index repaired by the caller (0 or E_INDEX). */
+static int
+big_push(shmkit_queue *q, uint32_t b)
+{
+	struct q_hot *h = hot(q);
+	if (b >= q->l.nbig || *bnext(q, b) != BIG_BUSY) {
+		return E_INDEX;
+	}
+	*bnext(q, b) = h->bfree_head;
+	h->bfree_head = b;
+	h->nbfree++;
 	return 0;
 }
 
@@ -853,6 +979,9 @@ desc_free(shmkit_queue *q, uint32_t i, const struct q_desc *d, int counted)
 	if (counted) {
 		h->used_msgs--;
 		h->used_bytes -= d->len;
+	}
+	if (d->len > SMALL && big_push(q, d->big) != 0) {
+		(void)index_repair(q); /* the big list lied; the state is stored */
 	}
 }
 
@@ -1244,7 +1373,7 @@ sweep(shmkit_queue *q)
 	/* What the descriptors hold, to check the counters by: a sweep runs
 	 * when the queue looks full, and counters that lie within their
 	 * range would otherwise refuse every send. */
-	uint32_t held = 0;
+	uint32_t held = 0, held_big = 0;
 	uint64_t held_bytes = 0;
 	for (uint32_t i = 0; i < q->l.nslots; i++) {
 		struct q_desc d;
@@ -1255,6 +1384,7 @@ sweep(shmkit_queue *q)
 			held++;
 			held_bytes += d.len;
 		}
+		held_big += d.state != D_FREE && d.len > SMALL;
 		if (d.state != D_CLAIMED && d.state != D_TAKEN && d.state != D_FENCED) {
 			continue;
 		}
@@ -1279,7 +1409,9 @@ sweep(shmkit_queue *q)
 			freed++;
 		}
 	}
-	if (!repair && freed == 0 && (held != h->used_msgs || held_bytes != h->used_bytes)) {
+	if (!repair && freed == 0 &&
+	    (held != h->used_msgs || held_bytes != h->used_bytes ||
+	     held_big != q->l.nbig - h->nbfree)) {
 		repair = 1;
 		freed = 1; /* the room the counters hid */
 	}
@@ -1306,13 +1438,31 @@ room_for(const shmkit_queue *q, size_t len)
  * the true counters. Return the descriptor, -EAGAIN (no room), -EBADMSG.
  */
 static int
-take_room(shmkit_queue *q, size_t len)
+take_room(shmkit_queue *q, size_t len, uint32_t *big)
 {
+	*big = NIL;
 	for (int repaired = 0;; repaired = 1) {
 		if (!room_for(q, len)) {
 			return -EAGAIN;
 		}
+		if (len > SMALL && hot(q)->nbfree == 0) {
+			/* Room by the bytes, but no big slot: the byte limit was
+			 * raised over the one the queue was made for. */
+			return -EAGAIN;
+		}
 		int i = free_pop(q);
+		if (i >= 0 && len > SMALL) {
+			int b = big_pop(q);
+			if (b >= 0) {
+				*big = (uint32_t)b;
+				return i;
+			}
+			/* Give the descriptor back (still free), then repair. */
+			desc(q, (uint32_t)i)->next = hot(q)->free_head;
+			hot(q)->free_head = (uint32_t)i;
+			hot(q)->nfree++;
+			i = b;
+		}
 		if (i != E_INDEX) {
 			return i;
 		}
@@ -1327,7 +1477,8 @@ take_room(shmkit_queue *q, size_t len)
 static int
 try_claim(shmkit_queue *q, size_t len, uint32_t tok, shmkit_queue_loan *loan)
 {
-	int i = take_room(q, len);
+	uint32_t big;
+	int i = take_room(q, len, &big);
 	if (i < 0) {
 		return i;
 	}
@@ -1337,11 +1488,12 @@ try_claim(shmkit_queue *q, size_t len, uint32_t tok, shmkit_queue_loan *loan)
 	d->owner = tok;
 	d->gen = gen;
 	d->len = (uint32_t)len;
+	d->big = big;
 	d->claim_ns = shmkit__monotonic_coarse_ns();
 	d->state = D_CLAIMED; /* the commit point */
 	h->used_msgs++;
 	h->used_bytes += len;
-	loan->data = slot(q, (uint32_t)i);
+	loan->data = payload(q, (uint32_t)i, (uint32_t)len, big);
 	loan->len = len;
 	loan->type = 0;
 	loan->priv_[0] = LOAN_SEND;
@@ -1386,14 +1538,16 @@ commit_desc(shmkit_queue *q, uint32_t i, long type, uint32_t len)
 static int
 try_send_locked(shmkit_queue *q, long type, const void *data, size_t len)
 {
-	int i = take_room(q, len);
+	uint32_t big;
+	int i = take_room(q, len, &big);
 	if (i < 0) {
 		return i;
 	}
 	struct q_hot *h = hot(q);
+	desc(q, (uint32_t)i)->big = big;
 	SHMKIT_CRASHPOINT("queue_after_claim");
 	if (len > 0 && data != NULL) {
-		memcpy(slot(q, (uint32_t)i), data, len);
+		memcpy(payload(q, (uint32_t)i, (uint32_t)len, big), data, len);
 	}
 	SHMKIT_CRASHPOINT("queue_before_commit");
 	h->used_msgs++;
@@ -1773,7 +1927,10 @@ select_msg(shmkit_queue *q, long msgtyp, unsigned flags, struct q_desc *out)
 	if (!committed(q, i)) {
 		return E_INDEX;
 	}
-	memcpy(out, desc(q, i), sizeof(*out));
+	/* One copy, checked as a whole: the caller uses nothing else. */
+	if (desc_read(q, i, out) != 0 || out->state != D_COMMITTED) {
+		return E_INDEX;
+	}
 	return (int)i;
 }
 
@@ -1800,6 +1957,9 @@ take_msg(shmkit_queue *q, uint32_t i, const struct q_desc *d, int lend, uint32_t
 		/* used_* >= q* >= this message (index_can_del, hot_ok) */
 		h->used_msgs--;
 		h->used_bytes -= d->len;
+		if (d->len > SMALL && big_push(q, d->big) != 0) {
+			(void)index_repair(q); /* the big list lied; the state is stored */
+		}
 	}
 	h->lrpid = shmkit__self_pid();
 	h->rtime = now_sec();
@@ -1854,7 +2014,7 @@ recv_impl(shmkit_queue *q, void *buf, size_t cap, long msgtyp, long *type, unsig
 			ret = i;
 		} else if (loan != NULL) {
 			take_msg(q, (uint32_t)i, &d, 1, tok);
-			loan->data = slot(q, (uint32_t)i);
+			loan->data = payload(q, (uint32_t)i, d.len, d.big);
 			loan->len = d.len;
 			loan->type = (long)d.type;
 			loan->priv_[0] = LOAN_RECV;
@@ -1867,7 +2027,7 @@ recv_impl(shmkit_queue *q, void *buf, size_t cap, long msgtyp, long *type, unsig
 		} else {
 			size_t n = d.len < cap ? d.len : cap;
 			if (n > 0) {
-				memcpy(buf, slot(q, (uint32_t)i), n);
+				memcpy(buf, payload(q, (uint32_t)i, d.len, d.big), n);
 			}
 			if (type != NULL) {
 				*type = (long)d.type;
@@ -2080,6 +2240,7 @@ init_queue(shmkit_queue *q, const shmkit_queue_opts *o)
 	m->sysv_id = q->sysv_id;
 	m->sysv_key = q->sysv_key;
 	m->total = q->l.total;
+	m->nbig = q->l.nbig;
 	shmkit_mutex_init(lockp(q));
 	struct q_ctl *c = ctl(q);
 	c->cuid = c->perm[0].uid = (uint32_t)cr.euid;
@@ -2099,6 +2260,11 @@ init_queue(shmkit_queue *q, const shmkit_queue_opts *o)
 	h->head = h->tail = NIL;
 	h->free_head = 0;
 	h->nfree = q->l.nslots;
+	for (uint32_t b = 0; b < q->l.nbig; b++) {
+		*bnext(q, b) = b + 1 < q->l.nbig ? b + 1 : NIL;
+	}
+	h->bfree_head = q->l.nbig > 0 ? 0 : NIL;
+	h->nbfree = q->l.nbig;
 	SHMKIT_CRASHPOINT("queue_create_before_ready");
 	/* Release: every byte written above is visible to an opener whose
 	 * acquire load of @ready reads Q_MAGIC. */
@@ -2143,7 +2309,8 @@ shmkit__queue_create_ex(shmkit_queue **out, const char *spec, const shmkit_queue
 	}
 	shmkit__queue_creds_changed();
 	struct layout l;
-	int rc = layout_compute(&l, o.max_msgs, o.max_msg_size);
+	int rc = layout_compute(&l, o.max_msgs, o.max_msg_size,
+				big_slots_for(o.max_msgs, o.max_msg_size, o.max_bytes));
 	if (rc != 0) {
 		return rc;
 	}
@@ -2199,7 +2366,7 @@ wait_ready(shmkit_queue *q)
 	if (mc.layout != Q_LAYOUT) {
 		return -EPROTO;
 	}
-	if (layout_compute(&q->l, mc.max_msgs, mc.max_msg_size) != 0) {
+	if (layout_compute(&q->l, mc.max_msgs, mc.max_msg_size, mc.nbig) != 0) {
 		return -EBADMSG;
 	}
 	if (mc.nslots != q->l.nslots || mc.slot_size != q->l.slot_size || mc.total != q->l.total ||
@@ -2381,7 +2548,10 @@ shmkit__queue_stat(shmkit_queue *q, shmkit_queue_info *info, int check)
 	info->repairs = c->repairs;
 	info->cuid = c->cuid;
 	info->cgid = c->cgid;
-	for (uint32_t i = 0; i < q->l.nslots && rc == 0; i++) {
+	/* Claims are counted in used_msgs, not in qnum, and fenced ones
+	 * apart: with neither, there is nothing to look for. */
+	for (uint32_t i = 0; i < q->l.nslots && rc == 0 && (h->used_msgs != h->qnum || h->nfenced);
+	     i++) {
 		struct q_desc d;
 		rc = desc_read(q, i, &d);
 		if (rc == 0 && (d.state == D_CLAIMED || d.state == D_FENCED) &&
@@ -2552,4 +2722,7 @@ shmkit__queue_offsets(const shmkit_queue *q, struct shmkit__queue_offsets *out)
 	out->slot_size = q->l.slot_size;
 	out->nslots = q->l.nslots;
 	out->total = q->l.total;
+	out->bnext = q->l.bnext;
+	out->nbig = q->l.nbig;
+	out->big = q->l.big;
 }

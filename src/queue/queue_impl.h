@@ -64,6 +64,7 @@ int shmkit__queue_sweep(shmkit_queue *q);
  * corrupt it on purpose), and the offsets of its sections. */
 struct shmkit__queue_offsets {
 	size_t ctl, hot, buckets, desc, desc_size, arena, slot_size, nslots, total;
+	size_t bnext, nbig, big; /* the big slots' free list, their count, their area */
 };
 void shmkit__queue_offsets(const shmkit_queue *q, struct shmkit__queue_offsets *out);
 

@@ -369,10 +369,10 @@ create_queue(key_t key, int msgflg)
 		long mnb = msgmnb(), mmax = msgmax();
 		o.max_bytes = (uint64_t)mnb;
 		o.max_msg_size = (uint32_t)(mmax < mnb ? mmax : mnb);
-		/* The kernel's count limit is msg_qbytes messages; shmkit's
-		 * queue gives each message a slot of msgmax bytes, so the count
-		 * is capped at SHMKIT_MSGMAXCOUNT to keep a queue at about
-		 * 8 MiB instead of 128 (see sysv.h). */
+		/* The kernel's count limit is msg_qbytes messages: as many
+		 * descriptors, each with its own 64-byte payload slot, and big
+		 * slots only for what msg_qbytes can hold over 64 bytes (about
+		 * 4 MiB per queue at the default msgmnb; see sysv.h). */
 		o.max_msgs = (uint32_t)(mnb < SHMKIT_MSGMAXCOUNT ? mnb : SHMKIT_MSGMAXCOUNT);
 		o.mode = (uint32_t)msgflg & 0777;
 		shmkit_queue *q;

@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The queue under test. */
 #define Q_MAX_MSGS     8u
-#define Q_MAX_MSG_SIZE 64u
+#define Q_MAX_MSG_SIZE 100u /* over 64: big slots are used too */
 #define Q_MAX_BYTES    512u
 
 #define NSCEN   8u
@@ -195,6 +195,7 @@ enum {
 	D_PREV = 44,
 	D_TNEXT = 48,
 	D_TPREV = 52,
+	D_BIG = 56, /* the big slot holding a payload over 64 bytes: the truth */
 };
 
 enum { S_FREE = 0, S_CLAIMED = 1, S_COMMITTED = 2, S_TAKEN = 3, S_FENCED = 4, S_HANDED = 5 };
@@ -457,14 +458,19 @@ recv_check(shmkit_queue *q, const char *call, size_t cap, long msgtyp, unsigned 
 	return n;
 }
 
-/* A loan must lend whole bytes of one slot of the arena of q's mapping. */
+/* A loan must lend whole bytes of one payload slot of q's mapping: a small
+ * one (64 bytes each, from the arena) or a big one (slot_size each, from
+ * the big area). */
 static void
 loan_check(const char *call, const shmkit_queue_loan *l, size_t want_len)
 {
 	const unsigned char *p = l->data, *arena = fz.qbase + fz.off.arena;
+	const unsigned char *big = fz.qbase + fz.off.big;
 	const unsigned char *end = fz.qbase + fz.off.total;
-	if (p < arena || p >= end || (size_t)(p - arena) % fz.off.slot_size != 0 ||
-	    l->len > Q_MAX_MSG_SIZE || l->len > (size_t)(end - p) ||
+	int in_small = p >= arena && p < big && (size_t)(p - arena) % 64 == 0 && l->len <= 64;
+	int in_big = p >= big && p < end && fz.off.slot_size != 0 &&
+		     (size_t)(p - big) % fz.off.slot_size == 0;
+	if ((!in_small && !in_big) || l->len > Q_MAX_MSG_SIZE || l->len > (size_t)(end - p) ||
 	    (want_len != SIZE_MAX && l->len != want_len)) {
 		failf("%s: a loan of %zu bytes at arena offset %td", call, l->len, p - arena);
 	}
@@ -911,8 +917,8 @@ setup(void)
  * descriptors (or keeps as statistics and hints), so that garbage there
  * must be repaired with nothing lost? The counters and list ends of the
  * hot block (not next_seq, which is the truth), the wake-up words and the
- * sleepers' table, the buckets, the descriptors' links; and the control
- * block's change time and repair count.
+ * sleepers' table, the buckets, the descriptors' links, the big slots'
+ * free list; and the control block's change time and repair count.
  */
 static int
 index_byte(size_t off)
@@ -925,7 +931,11 @@ index_byte(size_t off)
 		return 1;
 	}
 	if (off >= o->desc && off < o->desc + o->nslots * o->desc_size) {
-		return (off - o->desc) % o->desc_size >= D_NEXT;
+		size_t k = (off - o->desc) % o->desc_size;
+		return (k >= D_NEXT && k < D_BIG) || k >= D_BIG + 4;
+	}
+	if (off >= o->bnext && off < o->bnext + o->nbig * 4) {
+		return 1;
 	}
 	return 0;
 }
