@@ -678,6 +678,73 @@ raw_data(const char *spec, shmkit_segment **seg)
 	return shmkit_segment_data(*seg);
 }
 
+/*
+ * Payloads over 64 bytes take big slots, of which there are as many as the
+ * byte limit of creation can hold (650 / 65 + 4 spares = 14); small ones
+ * stay in their descriptor. Raising the byte limit later lets more small
+ * messages in, but not more big ones: a send then finds the queue full.
+ */
+TEST(big_slots_follow_the_byte_limit_of_creation)
+{
+	char spec[128], big[200], small[8];
+	shmkit_queue *q = make_queue(spec, sizeof(spec), 650, 200, 40);
+	memset(big, 'b', sizeof(big));
+	memset(small, 's', sizeof(small));
+	/* Within the limit: 3 big messages (600 bytes), then small ones. */
+	for (int i = 0; i < 3; i++) {
+		ASSERT_OK(shmkit_queue_send(q, 1, big, sizeof(big), SHMKIT_QUEUE_F_NOWAIT, NULL));
+	}
+	ASSERT_ERR(shmkit_queue_send(q, 1, big, sizeof(big), SHMKIT_QUEUE_F_NOWAIT, NULL), -EAGAIN);
+	for (int i = 0; i < 6; i++) {
+		ASSERT_OK(
+			shmkit_queue_send(q, 2, small, sizeof(small), SHMKIT_QUEUE_F_NOWAIT, NULL));
+	}
+	ASSERT_ERR(shmkit_queue_send(q, 2, small, sizeof(small), SHMKIT_QUEUE_F_NOWAIT, NULL),
+		   -EAGAIN);
+	/* A much larger byte limit: big messages until the 14 big slots are
+	 * gone, small ones on until the 40 descriptors are. */
+	ASSERT_OK(
+		shmkit_queue_set(q, 1000000, SHMKIT_PERM_KEEP, SHMKIT_PERM_KEEP, SHMKIT_PERM_KEEP));
+	int nbig = 3;
+	while (shmkit_queue_send(q, 1, big, sizeof(big), SHMKIT_QUEUE_F_NOWAIT, NULL) == 0) {
+		nbig++;
+		ASSERT_LE(nbig, 40);
+	}
+	ASSERT_EQ(nbig, 14);
+	int nsmall = 6;
+	while (shmkit_queue_send(q, 2, small, sizeof(small), SHMKIT_QUEUE_F_NOWAIT, NULL) == 0) {
+		nsmall++;
+		ASSERT_LE(nsmall, 40);
+	}
+	ASSERT_EQ(nbig + nsmall, 40);
+	/* Every payload comes back whole, and a freed big slot is reused. */
+	char buf[256];
+	long type;
+	for (int i = 0; i < nbig; i++) {
+		ssize_t n = shmkit_queue_recv(q, buf, sizeof(buf), 1, &type, SHMKIT_QUEUE_F_NOWAIT,
+					      NULL);
+		ASSERT_EQ(n, (ssize_t)sizeof(big));
+		ASSERT_EQ(memcmp(buf, big, sizeof(big)), 0);
+		if (i == 0) {
+			ASSERT_OK(shmkit_queue_send(q, 3, big, sizeof(big), SHMKIT_QUEUE_F_NOWAIT,
+						    NULL));
+		}
+	}
+	ASSERT_EQ(shmkit_queue_recv(q, buf, sizeof(buf), 3, &type, SHMKIT_QUEUE_F_NOWAIT, NULL),
+		  (ssize_t)sizeof(big));
+	for (int i = 0; i < nsmall; i++) {
+		ASSERT_EQ(shmkit_queue_recv(q, buf, sizeof(buf), 0, &type, SHMKIT_QUEUE_F_NOWAIT,
+					    NULL),
+			  (ssize_t)sizeof(small));
+		ASSERT_EQ(memcmp(buf, small, sizeof(small)), 0);
+	}
+	shmkit_queue_info in;
+	ASSERT_OK(shmkit_queue_stat(q, &in));
+	ASSERT_EQ(in.count, 0);
+	ASSERT_EQ(in.repairs, 0);
+	ASSERT_OK(shmkit_queue_remove(q));
+}
+
 TEST(corrupted_queue_gives_ebadmsg)
 {
 	char spec[128];
