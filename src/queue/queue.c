@@ -75,7 +75,7 @@
  */
 
 #define Q_MAGIC    0x31555153u /* "SQU1" */
-#define Q_LAYOUT   2u
+#define Q_LAYOUT   3u
 #define WAIT_CAP   64u
 #define NBUCKETS   64u
 #define SPARE      4u
