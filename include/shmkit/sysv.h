@@ -127,7 +127,7 @@ SHMKIT_API int shmkit_semctl(int semid, int semnum, int cmd, ...);
  *  - A queue with id ID is the posix shmkit object /dev/shm/shmkit.msqid.ID.
  *    Its index IDX = ID % 32768 (0..SHMKIT_MSGMNI-1, the lowest free one at
  *    creation) is claimed by the small file /dev/shm/shmkit.msqidx.IDX,
- *    created exclusively and holding "ID KEY"; ID = IDX + 32768 * SEQ with
+ *    created exclusively and holding "ID KEY CREATOR"; ID = IDX + 32768 * SEQ with
  *    SEQ (1..65535) drawn at creation, so a stale id is refused with EINVAL.
  *  - A queue with a key also has /dev/shm/shmkit.msqkey.0xKKKKKKKK, a
  *    symbolic link to the queue's name made once the queue is complete;
@@ -186,9 +186,10 @@ SHMKIT_API int shmkit_semctl(int semid, int semnum, int cmd, ...);
  *    stay the kernel's even then.
  *  - A process that dies between claiming an index and creating the
  *    queue, or between removing the queue and its claim, leaves the claim
- *    behind; when the indices run out, claims older than 60 s without a
- *    queue, or with a queue that its dead creator never finished, are
- *    removed (with that queue).
+ *    behind. A claim names its creator (a liveness token): when the
+ *    indices run out, a claim without a queue, or with a queue its creator
+ *    never finished, is removed (with that queue) once its creator is dead;
+ *    one that names nobody (an older library's) once older than 60 s.
  *
  * Thread-safe. A child of fork() may keep using the parent's ids.
  */

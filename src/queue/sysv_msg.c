@@ -19,6 +19,7 @@
 
 #include "internal/idcache.h"
 #include "internal/platform.h"
+#include "internal/registry.h"
 #include "internal/spec.h"
 #include "internal/sysvids.h"
 #include "queue/queue_impl.h"
@@ -191,9 +192,11 @@ target_of(char *buf, size_t len, int id)
 	snprintf(buf, len, SHMKIT_POSIX_PREFIX NAME_ID "%d", id);
 }
 
-/* Read the claim of @idx: 0 with *id and *key, or -ENOENT. */
+/* Read the claim of @idx: 0 with *id, *key and, when the claim names
+ * its creator, *creator (its liveness token; 0 when it does not), or
+ * -ENOENT. */
 static int
-read_claim(int idx, int *id, uint32_t *key)
+read_claim_full(int idx, int *id, uint32_t *key, uint32_t *creator)
 {
 	char path[PATH_MAX], buf[64];
 	path_idx(path, sizeof(path), idx);
@@ -208,13 +211,24 @@ read_claim(int idx, int *id, uint32_t *key)
 	}
 	buf[n] = '\0';
 	unsigned long k;
+	unsigned int t = 0;
 	int i;
-	if (sscanf(buf, "%d %lx", &i, &k) != 2 || i < 0 || i % IPCMNI != idx) {
+	int got = sscanf(buf, "%d %lx %u", &i, &k, &t);
+	if (got < 2 || i < 0 || i % IPCMNI != idx) {
 		return -ENOENT;
 	}
 	*id = i;
 	*key = (uint32_t)k;
+	*creator = got == 3 ? (uint32_t)t : 0;
 	return 0;
+}
+
+/* Read the claim of @idx: 0 with *id and *key, or -ENOENT. */
+static int
+read_claim(int idx, int *id, uint32_t *key)
+{
+	uint32_t creator;
+	return read_claim_full(idx, id, key, &creator);
 }
 
 /* The claimed queue indices (see shmkit__sysv_scan_indices). */
@@ -291,8 +305,12 @@ get_queue(int msqid, int *err)
 
 /*
  * Remove the claims whose queue is gone (its creator died before creating
- * it, or its remover before removing the claim), once they are older than
- * any creation in progress can be. Return how many were removed.
+ * it, or its remover before removing the claim). A claim names its
+ * creator: while that process lives, its creation may be in progress and
+ * the claim stays; once it is gone, the claim goes at once. A claim that
+ * names nobody (an older library's) goes once older than any creation in
+ * progress can be (by its file's time, so a clock set forward shortens
+ * that). Return how many were removed.
  */
 static int
 sweep_claims(void)
@@ -305,11 +323,17 @@ sweep_claims(void)
 		int id;
 		uint32_t key;
 		shmkit_queue *q;
+		uint32_t creator = 0;
 		path_idx(path, sizeof(path), idx);
-		if (lstat(path, &st) != 0 || now - st.st_mtime < STALE_CLAIM_S) {
+		if (lstat(path, &st) != 0) {
 			continue;
 		}
-		if (read_claim(idx, &id, &key) == 0) {
+		int have = read_claim_full(idx, &id, &key, &creator) == 0;
+		int alive = have && creator != 0 ? shmkit__token_alive(creator) : -EINVAL;
+		if (alive == 1 || (alive != 0 && now - st.st_mtime < STALE_CLAIM_S)) {
+			continue; /* its creator may still be at work */
+		}
+		if (have) {
 			int rc = open_id(id, &q);
 			if (rc == 0) {
 				shmkit_queue_close(q);
@@ -356,7 +380,11 @@ create_queue(key_t key, int msgflg)
 			}
 			return errno == ENOSPC || errno == EDQUOT ? -ENOSPC : -errno;
 		}
-		int len = snprintf(line, sizeof(line), "%d 0x%08x\n", id, (unsigned)key);
+		/* The creator's liveness token: its claim is safe while it lives
+		 * and reclaimable as soon as it is gone (sweep_claims). */
+		uint32_t me = 0;
+		(void)shmkit__self_token(&me);
+		int len = snprintf(line, sizeof(line), "%d 0x%08x %u\n", id, (unsigned)key, me);
 		if (write(fd, line, (size_t)len) != len) {
 			close(fd);
 			unlink(ipath);

@@ -18,6 +18,7 @@
 
 #include <shmkit/sysv.h>
 
+#include "internal/registry.h"
 #include "internal/spec.h"
 #include "internal/sysvids.h"
 
@@ -29,14 +30,16 @@
  * SIGKILLed at any crash point of that creation (create_after_alloc,
  * create_after_header, create_before_publish) leaves the claim and nothing
  * else: a claim without a queue. One killed at queue_create_before_ready
- * leaves the claim and a named queue that never became ready; once old,
- * both are removed with the other stale claims.
+ * leaves the claim and a named queue that never became ready; both are
+ * removed with the other stale claims.
  *
  * What sysv.h promises, checked here: the key is free again (msgget(key, 0)
  * is ENOENT, IPC_CREAT | IPC_EXCL makes a fresh queue that works, at another
  * index); IPC_INFO and MSG_INFO report the highest index in use and count
  * only queues, consistently with MSG_STAT_ANY at each index; and when the
- * indices run out, claims without a queue older than 60 s are removed.
+ * indices run out, claims without a queue are removed if their creator
+ * (named in the claim) is dead, or, naming nobody, once older than 60 s;
+ * a claim whose creator lives stays, however old.
  *
  * Aging: the library has no hook for the 60 s; the claim's age is its file's
  * mtime, so the test sets that 120 s back (utimensat) instead of waiting.
@@ -453,6 +456,42 @@ age_claim(int idx, time_t when)
 	ASSERT_SYS(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW));
 }
 
+/*
+ * Claim the lowest free index for @key, as the library does, naming
+ * @creator (a liveness token) and with its file's time set to @when; no
+ * queue behind it. Return the index.
+ */
+static int
+make_claim(key_t key, uint32_t creator, time_t when)
+{
+	char tmp[PATH_MAX], path[PATH_MAX], line[80];
+	struct timespec ts[2] = {{when, 0}, {when, 0}};
+	snprintf(tmp, sizeof(tmp), SHMKIT_POSIX_DIR "/.t-claimone-%d", (int)getpid());
+	for (int idx = 0; idx < SHMKIT_MSGMNI; idx++) {
+		int id;
+		key_t k;
+		if (read_claim(idx, &id, &k) == 0) {
+			continue;
+		}
+		int len = snprintf(line, sizeof(line), "%d 0x%08x %u\n",
+				   idx + IPCMNI * (FAKE_SEQ - 1), (unsigned)key, creator);
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		ASSERT_SYS(fd);
+		ASSERT_EQ(write(fd, line, (size_t)len), len);
+		ASSERT_SYS(futimens(fd, ts));
+		close(fd);
+		claim_path(path, sizeof(path), idx);
+		int rc = link(tmp, path);
+		ASSERT_SYS(unlink(tmp));
+		if (rc == 0) {
+			return idx;
+		}
+		ASSERT_EQ(errno, EEXIST); /* another creator took it meanwhile */
+	}
+	th_fail(__FILE__, __LINE__, "no free index for a claim");
+	return -1;
+}
+
 /* Give every free index an aged claim without a queue; return how many. */
 static int
 fill_free_indices(time_t when)
@@ -521,6 +560,7 @@ static void
 body_reclaimed(void)
 {
 	key_t old_key = new_key(), young_key = new_key(), key = new_key(), unready_key = new_key();
+	key_t live_key = new_key();
 	int old_id, young_id, unready_id, cid;
 	char path[PATH_MAX];
 	struct msginfo mi;
@@ -529,7 +569,12 @@ body_reclaimed(void)
 	/* A leftover claim made old, and one that stays young. */
 	int old_idx = kill_creator_at("create_before_publish", old_key, &old_id);
 	age_claim(old_idx, time(NULL) - STALE_AGE);
-	int young_idx = kill_creator_at("create_after_header", young_key, &young_id);
+	(void)kill_creator_at("create_after_header", young_key, &young_id);
+	/* A claim whose creator lives (this process: a creation in progress, as
+	 * far as anyone can tell), made to look old: kept, whatever its age. */
+	uint32_t me;
+	ASSERT_OK(shmkit__self_token(&me));
+	int live_idx = make_claim(live_key, me, time(NULL) - STALE_AGE);
 	/* An old claim whose queue is named but never became ready (its
 	 * creator died first): nobody can use it, so it goes too. */
 	int unready_idx = kill_creator_at("queue_create_before_ready", unready_key, &unready_id);
@@ -553,14 +598,16 @@ body_reclaimed(void)
 	queue_path(path, sizeof(path), unready_id);
 	ASSERT_TRUE(!exists(path));
 	ASSERT_EQ(count_fakes(), 0);
-	/* Younger than 60 s: kept. */
-	ASSERT_EQ(find_claim(young_key, &cid), young_idx);
-	ASSERT_EQ(cid, young_id);
+	/* Its creator dead: gone at once, young as it was (claims name their
+	 * creator; only a claim that names nobody waits out 60 s). */
+	ASSERT_EQ(find_claim(young_key, &cid), -1);
+	/* Its creator alive: kept, old as it looks. */
+	ASSERT_EQ(find_claim(live_key, &cid), live_idx);
 	/* The old leftover's key works again. */
 	int id2 = shmkit_msgget(old_key, IPC_CREAT | IPC_EXCL | 0600);
 	ASSERT_SYS(id2);
 	check_queue_works(id2, old_key);
-	check_info(young_idx, id % IPCMNI);
+	check_info(live_idx, id % IPCMNI);
 	ASSERT_SYS(shmkit_msgctl(id, IPC_RMID, NULL));
 	ASSERT_SYS(shmkit_msgctl(id2, IPC_RMID, NULL));
 }
