@@ -113,6 +113,7 @@ struct bench_plan {
 	int iters_given;          /* --iters overrode the mode's counts */
 	unsigned long lat_iters;  /* timed round trips */
 	unsigned long lat_warmup; /* untimed round trips before them */
+	size_t lat_size;          /* round-trip message size (0: BENCH_LAT_SIZE) */
 	size_t sizes[16];         /* throughput payload sizes */
 	size_t nsizes;
 	uint64_t tput_budget;   /* bytes per throughput measurement */

@@ -22,6 +22,8 @@ static const char usage[] =
 	"                   throughput size\n"
 	"  --only NAME,...  run only these transports (see --list)\n"
 	"  --sizes LIST     throughput sizes, e.g. 64,4K,64K,1M (16 B..64 MiB)\n"
+	"  --lat-size SIZE  the round trips' message size (default 64; 16 B..1 MiB,\n"
+	"                   capped by each transport's own limit)\n"
 	"  --json           print one JSON document instead of the tables\n"
 	"  --list           list the transports and exit\n"
 	"  --help           print this help and exit\n"
@@ -188,15 +190,11 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"quick", no_argument, NULL, 'q'},
-		{"smoke", no_argument, NULL, 's'},
-		{"iters", required_argument, NULL, 'i'},
-		{"only", required_argument, NULL, 'o'},
-		{"sizes", required_argument, NULL, 'z'},
-		{"json", no_argument, NULL, 'j'},
-		{"list", no_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"quick", no_argument, NULL, 'q'},          {"smoke", no_argument, NULL, 's'},
+		{"iters", required_argument, NULL, 'i'},    {"only", required_argument, NULL, 'o'},
+		{"lat-size", required_argument, NULL, 'L'}, {"sizes", required_argument, NULL, 'z'},
+		{"json", no_argument, NULL, 'j'},           {"list", no_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	struct bench_plan plan;
 	struct bench_machine mach;
@@ -239,6 +237,16 @@ main(int argc, char **argv)
 		case 'z':
 			parse_sizes(&plan, optarg);
 			break;
+		case 'L': {
+			size_t v;
+			if (parse_size(optarg, &v) != 0 || v < BENCH_MIN_SIZE ||
+			    v > ((size_t)1 << 20)) {
+				usage_error("--lat-size: expected %d B..1 MiB, got '%s'",
+					    BENCH_MIN_SIZE, optarg);
+			}
+			plan.lat_size = v;
+			break;
+		}
 		case 'j':
 			json = 1;
 			break;

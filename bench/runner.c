@@ -519,7 +519,7 @@ bench_run_latency(const struct bench_plan *plan, const struct bench_transport *t
 	memset(&ph, 0, sizeof(ph));
 	ph.t = t;
 	ph.latency = 1;
-	ph.size = BENCH_LAT_SIZE;
+	ph.size = plan->lat_size != 0 ? plan->lat_size : BENCH_LAT_SIZE;
 	/* The word floors carry the sequence word alone. */
 	if (max != 0 && max < ph.size) {
 		ph.size = max < BENCH_HDR_SIZE ? BENCH_WORD_MSG : max;
