@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The caller's credentials, cached per process, for ipcperms-style checks. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -129,4 +130,44 @@ shmkit__creds_in_group(const struct shmkit__creds *c, uint32_t gid)
 		}
 	}
 	return 0;
+}
+
+unsigned
+shmkit__ipc_granted(const struct shmkit__creds *c, const struct shmkit__ipc_perm *p)
+{
+	unsigned mode = p->mode & 0777;
+	if (c->euid == (uid_t)p->cuid || c->euid == (uid_t)p->uid) {
+		mode >>= 6;
+	} else if (shmkit__creds_in_group(c, p->cgid) || shmkit__creds_in_group(c, p->gid)) {
+		mode >>= 3;
+	}
+	return mode & 7;
+}
+
+int
+shmkit__ipc_owner_check(uint32_t uid, uint32_t cuid)
+{
+	struct shmkit__creds cr;
+	shmkit__creds_changed();
+	shmkit__creds_get(&cr);
+	if (cr.euid == (uid_t)uid || cr.euid == (uid_t)cuid || cr.cap_sys_admin) {
+		return 0;
+	}
+	return -EPERM;
+}
+
+unsigned
+shmkit__ipc_file_mode(unsigned mode, int other_owner)
+{
+	unsigned f = 0600;
+	if (mode & 0070) {
+		f |= 0060;
+	}
+	if (mode & 0007) {
+		f |= 0006;
+	}
+	if (other_owner && (mode & 0700)) {
+		f |= 0066;
+	}
+	return f;
 }

@@ -37,4 +37,27 @@ pid_t shmkit__self_pid(void);
 /* Is @gid the effective or a supplementary group of @c? */
 int shmkit__creds_in_group(const struct shmkit__creds *c, uint32_t gid);
 
+/* The permission fields of a System V style object (semaphore set, queue). */
+struct shmkit__ipc_perm {
+	uint32_t mode, uid, gid, cuid, cgid;
+};
+
+/* The access bits (4 read, 2 write) that @p grants @c, as the kernel's
+ * ipcperms(): owner or creator, else group, else other. */
+unsigned shmkit__ipc_granted(const struct shmkit__creds *c, const struct shmkit__ipc_perm *p);
+
+/* IPC_SET and IPC_RMID: owner, creator or CAP_SYS_ADMIN, with fresh
+ * credentials. Return 0 or -EPERM. */
+int shmkit__ipc_owner_check(uint32_t uid, uint32_t cuid);
+
+/*
+ * The file mode of an object whose own mode is @mode: read-write for every
+ * class the mode grants anything (even reading takes the object's lock),
+ * and for group and other too when @other_owner (the owner or group is not
+ * the creator's, so the owner class reaches the file through those bits).
+ * The object's own bits are then enforced by the library, as the kernel
+ * does.
+ */
+unsigned shmkit__ipc_file_mode(unsigned mode, int other_owner);
+
 #endif

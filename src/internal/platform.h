@@ -34,4 +34,16 @@ void shmkit__sleep_ns(int64_t ns);
 /* memfd_create; return a descriptor or -errno. */
 int shmkit__memfd_create(const char *label, unsigned flags);
 
+/* A spin-wait hint: lets the sibling hardware thread run and saves power
+ * while a waiter polls a shared word. */
+static inline void
+shmkit__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 #endif

@@ -1040,14 +1040,8 @@ static unsigned
 granted(const shmkit_queue *q, const struct shmkit__creds *c)
 {
 	const struct q_perm *p = perm(q);
-	const struct q_ctl *x = ctl(q);
-	unsigned mode = p->mode & 0777;
-	if (c->euid == (uid_t)x->cuid || c->euid == (uid_t)p->uid) {
-		mode >>= 6;
-	} else if (shmkit__creds_in_group(c, x->cgid) || shmkit__creds_in_group(c, p->gid)) {
-		mode >>= 3;
-	}
-	return mode & 7;
+	const struct shmkit__ipc_perm ip = {p->mode, p->uid, p->gid, ctl(q)->cuid, ctl(q)->cgid};
+	return shmkit__ipc_granted(c, &ip);
 }
 
 /* The cache key of a credentials epoch (never 0) and the queue's owner
@@ -1106,14 +1100,7 @@ perm_check(shmkit_queue *q, unsigned want)
 static int
 owner_check(shmkit_queue *q)
 {
-	struct shmkit__creds cr;
-	shmkit__queue_creds_changed();
-	shmkit__creds_get(&cr);
-	const struct q_ctl *x = ctl(q);
-	if (cr.euid == (uid_t)perm(q)->uid || cr.euid == (uid_t)x->cuid || cr.cap_sys_admin) {
-		return 0;
-	}
-	return -EPERM;
+	return shmkit__ipc_owner_check(perm(q)->uid, ctl(q)->cuid);
 }
 
 /* Start a locked call: lock, refuse a removed or corrupted queue (repair an
@@ -1273,16 +1260,6 @@ waiter_done(struct waiter *wt)
 	}
 }
 
-static inline void
-cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 /*
  * Spin until @wt's word moves, for at most @ns (up to
  * @deadline). A peer that is awake answers within a few hundred
@@ -1299,7 +1276,7 @@ spin_for(struct waiter *wt, int64_t ns, const struct timespec *deadline)
 		if (atomic_load_explicit(&wt->w->seq, memory_order_acquire) != wt->seq) {
 			return 1;
 		}
-		cpu_relax();
+		shmkit__cpu_relax();
 		/* The clock is read every 64 rounds only: it is the costly part. */
 		if ((n & 63) == 0) {
 			if (shmkit__ts_passed(deadline)) {
@@ -2201,30 +2178,6 @@ shmkit_queue_opts_init(shmkit_queue_opts *opts)
 	opts->mode = 0600;
 }
 
-static unsigned
-file_mode(unsigned mode, int other_owner)
-{
-	/*
-	 * Even reading a queue takes its lock, so every class of user that the
-	 * queue's mode grants anything must be able to open the file
-	 * read-write; the queue's own bits are then enforced here, as the
-	 * kernel does.
-	 */
-	unsigned f = 0600;
-	if (mode & 0070) {
-		f |= 0060;
-	}
-	if (mode & 0007) {
-		f |= 0006;
-	}
-	/* The queue's owner (or group) is not the file's: the owner class
-	 * must reach the file through its group or other bits. */
-	if (other_owner && (mode & 0700)) {
-		f |= 0066;
-	}
-	return f;
-}
-
 static void
 init_queue(shmkit_queue *q, const shmkit_queue_opts *o)
 {
@@ -2318,7 +2271,7 @@ shmkit__queue_create_ex(shmkit_queue **out, const char *spec, const shmkit_queue
 	shmkit_segment_opts_init(&so);
 	so.size = l.total;
 	so.kind = SHMKIT_KIND_QUEUE;
-	so.mode = file_mode(o.mode, 0);
+	so.mode = shmkit__ipc_file_mode(o.mode, 0);
 	shmkit_segment *seg;
 	rc = shmkit_segment_create(&seg, spec, &so);
 	if (rc != 0) {
@@ -2622,8 +2575,8 @@ shmkit__queue_set(shmkit_queue *q, uint64_t max_bytes, int set_bytes, long mode,
 		 * may change its mode; the queue's own bits rule anyway. */
 		int fd = shmkit_segment_fd(q->seg);
 		if (fd >= 0) {
-			(void)fchmod(fd,
-				     file_mode(np.mode, np.uid != c->cuid || np.gid != c->cgid));
+			(void)fchmod(fd, shmkit__ipc_file_mode(np.mode, np.uid != c->cuid ||
+										np.gid != c->cgid));
 		}
 	}
 	q_unlock(q);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal/futex.h"
+#include "internal/platform.h"
 #include "internal/registry.h"
 #include "sync/sync_impl.h"
 
@@ -99,16 +100,6 @@ take_over(struct mutex_impl *x, uint32_t seen, uint32_t me)
 	return -EOWNERDEAD;
 }
 
-static inline void
-cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 /* Spin (reading, not writing the word) while the mutex is held, a bounded
  * number of rounds: a few microseconds at most. */
 static void
@@ -118,7 +109,7 @@ spin_while_held(struct mutex_impl *x)
 		if (atomic_load_explicit(&x->word, memory_order_relaxed) == 0) {
 			return;
 		}
-		cpu_relax();
+		shmkit__cpu_relax();
 	}
 }
 

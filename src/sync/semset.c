@@ -591,13 +591,8 @@ static unsigned
 granted(const shmkit_semset *s, const struct shmkit__creds *c)
 {
 	const struct ss_ctl *x = ctl(s);
-	unsigned mode = x->mode & 0777;
-	if (c->euid == (uid_t)x->cuid || c->euid == (uid_t)x->uid) {
-		mode >>= 6;
-	} else if (shmkit__creds_in_group(c, x->cgid) || shmkit__creds_in_group(c, x->gid)) {
-		mode >>= 3;
-	}
-	return mode & 7;
+	const struct shmkit__ipc_perm p = {x->mode, x->uid, x->gid, x->cuid, x->cgid};
+	return shmkit__ipc_granted(c, &p);
 }
 
 /*
@@ -642,14 +637,7 @@ perm_check(shmkit_semset *s, unsigned want)
 static int
 owner_check(shmkit_semset *s)
 {
-	struct shmkit__creds cr;
-	shmkit__semset_creds_changed();
-	shmkit__creds_get(&cr);
-	const struct ss_ctl *x = ctl(s);
-	if (cr.euid == (uid_t)x->uid || cr.euid == (uid_t)x->cuid || cr.cap_sys_admin) {
-		return 0;
-	}
-	return -EPERM;
+	return shmkit__ipc_owner_check(ctl(s)->uid, ctl(s)->cuid);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1145,27 +1133,6 @@ check_handle(const shmkit_semset *s)
 	return s == NULL ? -EINVAL : 0;
 }
 
-static unsigned
-file_mode(unsigned mode, int other_owner)
-{
-	/*
-	 * Even reading a set takes its lock, so every class of user that the
-	 * set's mode grants anything must be able to open the file read-write;
-	 * the set's own bits are then enforced here, as the kernel does.
-	 */
-	unsigned f = 0600;
-	if (mode & 0070) {
-		f |= 0060;
-	}
-	if (mode & 0007) {
-		f |= 0006;
-	}
-	if (other_owner && (mode & 0700)) {
-		f |= 0066;
-	}
-	return f;
-}
-
 static void
 init_set(shmkit_semset *s, unsigned nsems, unsigned mode, int32_t id, uint32_t key)
 {
@@ -1225,7 +1192,7 @@ shmkit__semset_create_ex(shmkit_semset **out, const char *spec, unsigned nsems, 
 	layout_compute(&l, nsems);
 	o.size = l.total;
 	o.kind = SHMKIT_KIND_SEMSET;
-	o.mode = file_mode(mode, 0);
+	o.mode = shmkit__ipc_file_mode(mode, 0);
 	shmkit_segment *seg;
 	int rc = shmkit_segment_create(&seg, spec, &o);
 	if (rc != 0) {
@@ -2159,7 +2126,8 @@ shmkit_semset_set_perm(shmkit_semset *s, long mode, long uid, long gid)
 			 * change its mode; the set's own bits rule anyway. */
 			int fd = shmkit_segment_fd(s->seg);
 			if (fd >= 0) {
-				fchmod(fd, file_mode(nm, nu != c->cuid || ng != c->cgid));
+				fchmod(fd,
+				       shmkit__ipc_file_mode(nm, nu != c->cuid || ng != c->cgid));
 			}
 		}
 	}
