@@ -19,4 +19,12 @@
 int shmkit__wait_inner_ready(_Atomic uint32_t *ready, uint32_t magic, const shmkit_segment *seg,
 			     int64_t timeout_ns);
 
+/*
+ * Open the segment of an object of @kind (a semaphore set, a queue) by
+ * @spec, whoever owns its file: the object's own mode decides who may do
+ * what, checked per call as the kernel does. Credentials are read afresh
+ * for it. Return 0 or as shmkit_segment_open().
+ */
+int shmkit__open_object_segment(shmkit_segment **seg, const char *spec, uint32_t kind);
+
 #endif

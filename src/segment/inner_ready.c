@@ -2,6 +2,7 @@
 /* The bounded wait for an object's own ready word inside its segment. */
 #include <errno.h>
 
+#include "internal/creds.h"
 #include "internal/platform.h"
 #include "internal/ready.h"
 
@@ -27,4 +28,15 @@ shmkit__wait_inner_ready(_Atomic uint32_t *ready, uint32_t magic, const shmkit_s
 		nap = nap < 1000000 ? nap * 2 : nap;
 	}
 	return 0;
+}
+
+int
+shmkit__open_object_segment(shmkit_segment **seg, const char *spec, uint32_t kind)
+{
+	shmkit__creds_changed();
+	shmkit_segment_opts o;
+	shmkit_segment_opts_init(&o);
+	o.kind = kind;
+	o.flags = SHMKIT_SEGMENT_F_ANY_OWNER;
+	return shmkit_segment_open(seg, spec, &o);
 }

@@ -1256,15 +1256,8 @@ shmkit_semset_open(shmkit_semset **out, const char *spec)
 	if (out == NULL || spec == NULL) {
 		return -EINVAL;
 	}
-	shmkit__semset_creds_changed();
-	shmkit_segment_opts o;
-	shmkit_segment_opts_init(&o);
-	o.kind = SHMKIT_KIND_SEMSET;
-	/* The set's own mode decides who may do what (checked per call, as
-	 * the kernel does); the file's owner alone does not. */
-	o.flags = SHMKIT_SEGMENT_F_ANY_OWNER;
 	shmkit_segment *seg;
-	int rc = shmkit_segment_open(&seg, spec, &o);
+	int rc = shmkit__open_object_segment(&seg, spec, SHMKIT_KIND_SEMSET);
 	if (rc != 0) {
 		return rc;
 	}
