@@ -180,6 +180,10 @@ void bench_run_tput(const struct bench_plan *plan, const struct bench_transport 
 		    struct bench_tput *out);
 /* The program's name, for messages ("shmkit-bench" unless set; machine.c). */
 extern const char *bench_prog;
+/* Bad usage: print "PROG: message (try --help)" and exit 2 (util.c). */
+__attribute__((format(printf, 1, 2), noreturn)) void bench_usage_error(const char *fmt, ...);
+/* A decimal unsigned number and nothing else: 0, or -1 (util.c). */
+int bench_parse_ulong(const char *s, unsigned long *out);
 /* Fill in the machine description, pin this process to the first usable CPU
  * and choose the second for the children (machine.c). */
 void bench_probe_machine(struct bench_plan *plan, struct bench_machine *m);

@@ -31,32 +31,6 @@ static const char usage[] =
 	"Exit status: 0 measured, 1 runtime failure (including a payload check\n"
 	"failure or the watchdog), 2 bad usage.\n";
 
-__attribute__((format(printf, 1, 2), noreturn)) static void
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("shmkit-bench: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (try --help)\n", stderr);
-	exit(2);
-}
-
-static int
-parse_ulong(const char *s, unsigned long *out)
-{
-	char *end;
-
-	if (*s < '0' || *s > '9') {
-		return -1;
-	}
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return errno != 0 || *end != '\0' ? -1 : 0;
-}
-
 /* A size such as 64, 4K, 4KiB, 1M or 1MiB. */
 static int
 parse_size(const char *s, size_t *out)
@@ -90,7 +64,7 @@ parse_sizes(struct bench_plan *plan, const char *arg)
 	char *save = NULL;
 
 	if (strlen(arg) >= sizeof(buf)) {
-		usage_error("--sizes: list too long");
+		bench_usage_error("--sizes: list too long");
 	}
 	strcpy(buf, arg);
 	plan->nsizes = 0;
@@ -98,18 +72,19 @@ parse_sizes(struct bench_plan *plan, const char *arg)
 		size_t v;
 
 		if (parse_size(tok, &v) != 0) {
-			usage_error("--sizes: bad size '%s'", tok);
+			bench_usage_error("--sizes: bad size '%s'", tok);
 		}
 		if (v < BENCH_MIN_SIZE || v > BENCH_MAX_SIZE) {
-			usage_error("--sizes: %s is outside %d B..64 MiB", tok, BENCH_MIN_SIZE);
+			bench_usage_error("--sizes: %s is outside %d B..64 MiB", tok,
+					  BENCH_MIN_SIZE);
 		}
 		if (plan->nsizes == sizeof(plan->sizes) / sizeof(plan->sizes[0])) {
-			usage_error("--sizes: at most 16 sizes");
+			bench_usage_error("--sizes: at most 16 sizes");
 		}
 		plan->sizes[plan->nsizes++] = v;
 	}
 	if (plan->nsizes == 0) {
-		usage_error("--sizes: empty list");
+		bench_usage_error("--sizes: empty list");
 	}
 }
 
@@ -120,7 +95,7 @@ parse_only(int *selected, const char *arg)
 	char *save = NULL;
 
 	if (strlen(arg) >= sizeof(buf)) {
-		usage_error("--only: list too long");
+		bench_usage_error("--only: list too long");
 	}
 	strcpy(buf, arg);
 	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
@@ -133,7 +108,7 @@ parse_only(int *selected, const char *arg)
 			}
 		}
 		if (i == bench_ntransports) {
-			usage_error("--only: unknown transport '%s'", tok);
+			bench_usage_error("--only: unknown transport '%s'", tok);
 		}
 	}
 }
@@ -226,8 +201,10 @@ main(int argc, char **argv)
 			smoke = 1;
 			break;
 		case 'i':
-			if (parse_ulong(optarg, &iters) != 0 || iters < 1 || iters > 100000000UL) {
-				usage_error("--iters: expected 1..100000000, got '%s'", optarg);
+			if (bench_parse_ulong(optarg, &iters) != 0 || iters < 1 ||
+			    iters > 100000000UL) {
+				bench_usage_error("--iters: expected 1..100000000, got '%s'",
+						  optarg);
 			}
 			break;
 		case 'o':
@@ -241,8 +218,8 @@ main(int argc, char **argv)
 			size_t v;
 			if (parse_size(optarg, &v) != 0 || v < BENCH_MIN_SIZE ||
 			    v > ((size_t)1 << 20)) {
-				usage_error("--lat-size: expected %d B..1 MiB, got '%s'",
-					    BENCH_MIN_SIZE, optarg);
+				bench_usage_error("--lat-size: expected %d B..1 MiB, got '%s'",
+						  BENCH_MIN_SIZE, optarg);
 			}
 			plan.lat_size = v;
 			break;
@@ -257,16 +234,16 @@ main(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
+			bench_usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			bench_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {
-		usage_error("unexpected argument '%s'", argv[optind]);
+		bench_usage_error("unexpected argument '%s'", argv[optind]);
 	}
 	if (quick && smoke) {
-		usage_error("--quick and --smoke exclude each other");
+		bench_usage_error("--quick and --smoke exclude each other");
 	}
 
 	set_mode(&plan, smoke ? "smoke" : quick ? "quick" : "full");

@@ -42,32 +42,6 @@ static const char usage[] =
 	"Exit status: 0 measured, 1 runtime failure (a failed call, a message\n"
 	"lost, duplicated, reordered or corrupted, the watchdog), 2 bad usage.\n";
 
-__attribute__((format(printf, 1, 2), noreturn)) static void
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", bench_prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (try --help)\n", stderr);
-	exit(2);
-}
-
-static int
-parse_ulong(const char *s, unsigned long *out)
-{
-	char *end;
-
-	if (*s < '0' || *s > '9') {
-		return -1;
-	}
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return errno != 0 || *end != '\0' ? -1 : 0;
-}
-
 static void
 set_mode(struct qb_plan *plan, int quick, int smoke, unsigned long iters)
 {
@@ -283,8 +257,10 @@ main(int argc, char **argv)
 			smoke = 1;
 			break;
 		case 'i':
-			if (parse_ulong(optarg, &iters) != 0 || iters < 1 || iters > 100000000UL) {
-				usage_error("--iters: expected 1..100000000, got '%s'", optarg);
+			if (bench_parse_ulong(optarg, &iters) != 0 || iters < 1 ||
+			    iters > 100000000UL) {
+				bench_usage_error("--iters: expected 1..100000000, got '%s'",
+						  optarg);
 			}
 			break;
 		case 'j':
@@ -297,16 +273,16 @@ main(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
+			bench_usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			bench_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {
-		usage_error("unexpected argument '%s'", argv[optind]);
+		bench_usage_error("unexpected argument '%s'", argv[optind]);
 	}
 	if (quick && smoke) {
-		usage_error("--quick and --smoke exclude each other");
+		bench_usage_error("--quick and --smoke exclude each other");
 	}
 	set_mode(&plan, quick, smoke, iters);
 	if (host_ipc) {

@@ -38,32 +38,6 @@ static const char usage[] =
 	"Exit status: 0 measured, 1 runtime failure (a failed call, a lost or\n"
 	"duplicated wake-up, a count not back at 0, the watchdog), 2 bad usage.\n";
 
-__attribute__((format(printf, 1, 2), noreturn)) static void
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", bench_prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (try --help)\n", stderr);
-	exit(2);
-}
-
-static int
-parse_ulong(const char *s, unsigned long *out)
-{
-	char *end;
-
-	if (*s < '0' || *s > '9') {
-		return -1;
-	}
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	return errno != 0 || *end != '\0' ? -1 : 0;
-}
-
 /* Mark the rows named in a comma-separated list; every name must match. */
 static void
 parse_only(int *sel_m, int *sel_p, const char *arg)
@@ -72,7 +46,7 @@ parse_only(int *sel_m, int *sel_p, const char *arg)
 	char *save = NULL;
 
 	if (strlen(arg) >= sizeof(buf)) {
-		usage_error("--only: list too long");
+		bench_usage_error("--only: list too long");
 	}
 	strcpy(buf, arg);
 	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
@@ -89,7 +63,7 @@ parse_only(int *sel_m, int *sel_p, const char *arg)
 			}
 		}
 		if (!found) {
-			usage_error("--only: unknown row '%s'", tok);
+			bench_usage_error("--only: unknown row '%s'", tok);
 		}
 	}
 }
@@ -234,15 +208,17 @@ main(int argc, char **argv)
 			smoke = 1;
 			break;
 		case 'i':
-			if (parse_ulong(optarg, &iters) != 0 || iters < 1 || iters > 100000000UL) {
-				usage_error("--iters: expected 1..100000000, got '%s'", optarg);
+			if (bench_parse_ulong(optarg, &iters) != 0 || iters < 1 ||
+			    iters > 100000000UL) {
+				bench_usage_error("--iters: expected 1..100000000, got '%s'",
+						  optarg);
 			}
 			break;
 		case 'r':
-			if (parse_ulong(optarg, &runs) != 0 || runs < 1 || runs > 101 ||
+			if (bench_parse_ulong(optarg, &runs) != 0 || runs < 1 || runs > 101 ||
 			    runs % 2 == 0) {
-				usage_error("--runs: expected an odd number 1..101, got '%s'",
-					    optarg);
+				bench_usage_error("--runs: expected an odd number 1..101, got '%s'",
+						  optarg);
 			}
 			break;
 		case 'o':
@@ -259,16 +235,16 @@ main(int argc, char **argv)
 			fputs(usage, stdout);
 			return 0;
 		case ':':
-			usage_error("option '%s' needs a value", argv[optind - 1]);
+			bench_usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			bench_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {
-		usage_error("unexpected argument '%s'", argv[optind]);
+		bench_usage_error("unexpected argument '%s'", argv[optind]);
 	}
 	if (quick && smoke) {
-		usage_error("--quick and --smoke exclude each other");
+		bench_usage_error("--quick and --smoke exclude each other");
 	}
 
 	/*

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Clocks, spinning, full reads and writes, /proc numbers and mappings. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
@@ -128,4 +130,30 @@ bench_unmap(void *addr, size_t len)
 	if (addr != NULL) {
 		munmap(addr, len);
 	}
+}
+
+void
+bench_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", bench_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (try --help)\n", stderr);
+	exit(2);
+}
+
+int
+bench_parse_ulong(const char *s, unsigned long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9') {
+		return -1;
+	}
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : 0;
 }
