@@ -160,8 +160,9 @@ release(shmkit_queue *h)
 
 /* ---------------------------------------------------------------------- */
 /* Names. A queue with id ID at index IDX = ID % IPCMNI has:               */
-/*  - shmkit.msqidx.IDX: the index's claim, a small file "ID KEY\n",       */
-/*    created exclusively and written before the queue exists;             */
+/*  - shmkit.msqidx.IDX: the index's claim, a small file "ID KEY CREATOR" */
+/*    (the creator's liveness token), created exclusively and written      */
+/*    before the queue exists;                                             */
 /*  - shmkit.msqid.ID: the queue itself (a posix shmkit object);           */
 /*  - for a key, shmkit.msqkey.0xKKKKKKKK: a symbolic link whose target is */
 /*    the queue's name, made once the queue is complete. symlink() never   */
