@@ -10,5 +10,6 @@
 #include <shmkit/semset.h>
 #include <shmkit/sysv.h>
 #include <shmkit/queue.h>
+#include <shmkit/ring.h>
 
 #endif /* SHMKIT_SHMKIT_H */
