@@ -67,7 +67,7 @@ enum {
 #define SHMKIT_RING_F_INTERRUPTIBLE (1u << 2) /* a signal ends a wait with -EINTR */
 
 typedef struct shmkit_ring_opts {
-	uint64_t capacity;     /* bytes of the data area: a power of two, 4 KiB..1 TiB
+	uint64_t capacity;     /* bytes of the data area: a power of two, 4 KiB..4 GiB
 				  (default 1 MiB) */
 	uint64_t max_msg_size; /* largest message (default capacity / 2; at most
 				  capacity - 8); ignored with SHMKIT_RING_BYTES */
@@ -166,7 +166,8 @@ SHMKIT_API ssize_t shmkit_ring_peek(shmkit_ring *r, const void **data, unsigned 
 SHMKIT_API int shmkit_ring_release(shmkit_ring *r, size_t n);
 
 /* Consumer, copying: receive one message into @buf. Return its length,
- * -EMSGSIZE (@cap too small: the message stays), or as shmkit_ring_peek(). */
+ * -EMSGSIZE (@cap too small: the message stays), -EBUSY (messages are
+ * peeked and not released), or as shmkit_ring_peek(). */
 SHMKIT_API ssize_t shmkit_ring_recv(shmkit_ring *r, void *buf, size_t cap, unsigned flags,
 				    const struct timespec *deadline);
 
@@ -177,7 +178,8 @@ SHMKIT_API ssize_t shmkit_ring_write(shmkit_ring *r, const void *data, size_t le
 				     const struct timespec *deadline);
 
 /* Byte ring, consumer: read up to @cap bytes (waits for at least 1). Return
- * the bytes read, 0 at the end of the stream, or as shmkit_ring_peek(). */
+ * the bytes read, 0 at the end of the stream, -EBUSY (bytes are peeked and
+ * not released), or as shmkit_ring_peek(). */
 SHMKIT_API ssize_t shmkit_ring_read(shmkit_ring *r, void *buf, size_t cap, unsigned flags,
 				    const struct timespec *deadline);
 

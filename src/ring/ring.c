@@ -2,6 +2,7 @@
 /* shmkit_ring: a lock-free SPSC ring of messages or bytes between processes (docs/RING.md). */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -43,7 +44,7 @@
 #define TAG_MSG  0x6d5a0000u
 #define TAG_PAD  0x705a0000u
 #define MIN_CAP  ((uint64_t)4096)
-#define MAX_CAP  ((uint64_t)1 << 40)
+#define MAX_CAP  ((uint64_t)1 << 32) /* record lengths are 32-bit */
 
 /* Where the ring bytes start in the segment's data area: one page into the
  * mapping, so large copies are page aligned. */
@@ -55,7 +56,7 @@ _Static_assert(SHMKIT_DATA_OFFSET == 128, "the ring's bytes start on a page");
 /* Waiters look at the peer's liveness (and sleep at most) this often. */
 #define SLICE_NS 100000000
 /* A spinning waiter yields the CPU every so many rounds. */
-#define YIELD_ROUNDS (1u << 14)
+#define YIELD_ROUNDS (1u << 12)
 
 /* Bits of a want word: how a sleeping side wants to be woken. */
 #define WANT_FUTEX 1u
@@ -131,6 +132,7 @@ struct shmkit_ring {
 	uint32_t flags;
 	int role;
 	uint32_t token;
+	uint32_t epoch; /* fork_epoch when the role was attached */
 	int wait;
 	/* Producer. */
 	uint64_t head;      /* past the last commit (published or not) */
@@ -148,6 +150,34 @@ struct shmkit_ring {
 	int fd;
 	int tx;
 };
+
+/*
+ * Bumped in the child at every fork(): a handle copied into a child holds
+ * no role there (its role is the parent's) until the child attaches. One
+ * relaxed load per call, where getpid() would be a system call.
+ */
+static _Atomic uint32_t fork_epoch;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void
+on_fork_child(void)
+{
+	atomic_fetch_add_explicit(&fork_epoch, 1, memory_order_relaxed);
+}
+
+static void
+fork_hook(void)
+{
+	(void)pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* Does the handle hold @role in this process? */
+static int
+holds(const shmkit_ring *r, int role)
+{
+	return r->role == role &&
+	       r->epoch == atomic_load_explicit(&fork_epoch, memory_order_relaxed);
+}
 
 static int
 is_bytes(const shmkit_ring *r)
@@ -256,17 +286,22 @@ shmkit_ring_attach(shmkit_ring *r, int role)
 	if (r == NULL || (role != SHMKIT_RING_PRODUCER && role != SHMKIT_RING_CONSUMER)) {
 		return -EINVAL;
 	}
+	pthread_once(&fork_once, fork_hook);
 	if (r->role != SHMKIT_RING_NONE) {
-		/* After fork() the child's copy names the parent's role. */
-		if ((rc = shmkit__self_token(&tok)) != 0) {
-			return rc;
-		}
-		if (tok == r->token) {
+		if (holds(r, r->role)) {
 			return -EINVAL;
 		}
+		/* A copy made by fork(): the role is the parent's; the
+		 * descriptors are our copies of the parent's. */
 		r->role = SHMKIT_RING_NONE;
-		r->fd = -1; /* the parent's descriptors stay the parent's */
-		r->tx = -1;
+		if (r->fd >= 0) {
+			close(r->fd);
+			r->fd = -1;
+		}
+		if (r->tx >= 0) {
+			close(r->tx);
+			r->tx = -1;
+		}
 	}
 	if ((rc = shmkit__self_token(&tok)) != 0) {
 		return rc;
@@ -294,6 +329,7 @@ shmkit_ring_attach(shmkit_ring *r, int role)
 	}
 	r->role = role;
 	r->token = tok;
+	r->epoch = atomic_load_explicit(&fork_epoch, memory_order_relaxed);
 	if (role == SHMKIT_RING_PRODUCER) {
 		/* Whatever a dead producer wrote past @head was never published. */
 		r->head = r->pub = head;
@@ -314,8 +350,8 @@ shmkit_ring_attach(shmkit_ring *r, int role)
 static void
 detach(shmkit_ring *r)
 {
-	if (r->role == SHMKIT_RING_NONE) {
-		return;
+	if (r->role == SHMKIT_RING_NONE || !holds(r, r->role)) {
+		return; /* none, or the parent's (a copy made by fork()) */
 	}
 	uint32_t tok = r->token;
 	if (r->role == SHMKIT_RING_PRODUCER && r->head != r->pub) {
@@ -734,7 +770,7 @@ room_for(shmkit_ring *r, uint64_t need, unsigned flags, const struct timespec *d
 static int
 producer_check(const shmkit_ring *r)
 {
-	return r == NULL ? -EINVAL : r->role != SHMKIT_RING_PRODUCER ? -EPERM : 0;
+	return r == NULL ? -EINVAL : !holds(r, SHMKIT_RING_PRODUCER) ? -EPERM : 0;
 }
 
 SHMKIT_API ssize_t
@@ -749,7 +785,7 @@ shmkit_ring_reserve(shmkit_ring *r, size_t len, void **data, unsigned flags,
 	    shmkit__ts_check(deadline) != 0 || (is_bytes(r) && len == 0)) {
 		return -EINVAL;
 	}
-	if (len > r->max_msg) {
+	if (len > r->max_msg && !is_bytes(r)) {
 		return -EMSGSIZE;
 	}
 	if (is_bytes(r)) {
@@ -905,7 +941,7 @@ shmkit_ring_shutdown(shmkit_ring *r)
 static int
 consumer_check(const shmkit_ring *r)
 {
-	return r == NULL ? -EINVAL : r->role != SHMKIT_RING_CONSUMER ? -EPERM : 0;
+	return r == NULL ? -EINVAL : !holds(r, SHMKIT_RING_CONSUMER) ? -EPERM : 0;
 }
 
 /* Load the producer's @head and check it against what we hold. */
@@ -1114,8 +1150,11 @@ shmkit_ring_read(shmkit_ring *r, void *buf, size_t cap, unsigned flags,
 	if (rc != 0) {
 		return rc;
 	}
-	if (!is_bytes(r) || (buf == NULL && cap != 0) || r->npeeked != 0) {
+	if (!is_bytes(r) || (buf == NULL && cap != 0)) {
 		return -EINVAL;
+	}
+	if (r->npeeked != 0) {
+		return -EBUSY; /* release what was peeked first: order */
 	}
 	if (cap == 0) {
 		return 0;
@@ -1143,7 +1182,7 @@ shmkit_ring_fd(shmkit_ring *r)
 	if (r == NULL) {
 		return -EINVAL;
 	}
-	if (r->role == SHMKIT_RING_NONE) {
+	if (!holds(r, SHMKIT_RING_PRODUCER) && !holds(r, SHMKIT_RING_CONSUMER)) {
 		return -EPERM;
 	}
 	if (r->fd >= 0) {
