@@ -102,8 +102,10 @@ SHMKIT_API void shmkit_ring_opts_init(shmkit_ring_opts *opts);
 SHMKIT_API int shmkit_ring_create(shmkit_ring **out, const char *spec, const shmkit_ring_opts *opts,
 				  int role);
 
-/* Open a ring and attach @role. Return 0, -ENOENT, -EMEDIUMTYPE (not a
- * ring), -EBADMSG (corrupted), -EBUSY (@role held by a live process). */
+/* Open a ring and attach @role. Return 0, -ENOENT, -EPROTOTYPE (a shmkit
+ * object of another kind), -EMEDIUMTYPE (not a shmkit object), -EBADMSG
+ * (corrupted), -EPROTO (another layout), -EBUSY (@role held by a live
+ * process), -EACCES (another user's: rings are for one user's processes). */
 SHMKIT_API int shmkit_ring_open(shmkit_ring **out, const char *spec, int role);
 
 /* Open, or create with @opts if it does not exist. Return 1 if created, 0
@@ -202,7 +204,9 @@ SHMKIT_API int shmkit_ring_shutdown(shmkit_ring *r);
 SHMKIT_API int shmkit_ring_fd(shmkit_ring *r);
 SHMKIT_API int shmkit_ring_arm(shmkit_ring *r);
 
-/* A consistent snapshot of the ring's state. Return 0, -EBADMSG. */
+/* The ring's state: the two positions are read together and checked; the
+ * counters and holders are read next to them (a snapshot of a live ring
+ * can only be approximate). Return 0, -EBADMSG. */
 SHMKIT_API int shmkit_ring_stat(shmkit_ring *r, shmkit_ring_info *info);
 
 #ifdef __cplusplus

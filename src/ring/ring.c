@@ -330,6 +330,11 @@ shmkit_ring_attach(shmkit_ring *r, int role)
 	r->role = role;
 	r->token = tok;
 	r->epoch = atomic_load_explicit(&fork_epoch, memory_order_relaxed);
+	/* A dead holder's wishes to be woken and its socket's name are
+	 * stale (the name may be another process's by now). */
+	int me = role == SHMKIT_RING_PRODUCER ? 0 : 1;
+	atomic_store_explicit(&r->s->addr[me].len, 0, memory_order_release);
+	atomic_store_explicit(me ? &r->s->prod.want : &r->s->cons.want, 0, memory_order_relaxed);
 	if (role == SHMKIT_RING_PRODUCER) {
 		/* Whatever a dead producer wrote past @head was never published. */
 		r->head = r->pub = head;
@@ -1150,7 +1155,9 @@ shmkit_ring_read(shmkit_ring *r, void *buf, size_t cap, unsigned flags,
 	if (rc != 0) {
 		return rc;
 	}
-	if (!is_bytes(r) || (buf == NULL && cap != 0)) {
+	if (!is_bytes(r) || (buf == NULL && cap != 0) ||
+	    (flags & ~(SHMKIT_RING_F_NOWAIT | SHMKIT_RING_F_INTERRUPTIBLE)) != 0 ||
+	    shmkit__ts_check(deadline) != 0) {
 		return -EINVAL;
 	}
 	if (r->npeeked != 0) {

@@ -438,6 +438,7 @@ TEST(bytes)
 	ASSERT_OK(shmkit_ring_shutdown(p));
 	ASSERT_EQ(shmkit_ring_read(c, dst, sizeof(dst), 0, NULL), 4);
 	ASSERT_EQ(shmkit_ring_read(c, dst, sizeof(dst), 0, NULL), 0);
+	ASSERT_ERR(shmkit_ring_read(c, dst, sizeof(dst), 0x40, NULL), -EINVAL);
 	ASSERT_ERR(shmkit_ring_peek(c, &rp, 0, NULL), -EPIPE);
 	/* A new producer opens the stream again. */
 	ASSERT_OK(shmkit_ring_close(p));
