@@ -11,5 +11,6 @@
 #include <shmkit/sysv.h>
 #include <shmkit/queue.h>
 #include <shmkit/ring.h>
+#include <shmkit/bus.h>
 
 #endif /* SHMKIT_SHMKIT_H */
