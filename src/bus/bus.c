@@ -637,13 +637,12 @@ after_publish(shmkit_bus *b)
 /*
  * The claim in @w blocks a reader (or, a lap later, a publisher): its
  * publisher is dead (the claim becomes a hole), or has held it past
- * FENCE_NS, or @now (a publisher a whole lap ahead: it does not wait for
- * another) — then it is fenced: a hole whose slot stays quarantined (see
+ * FENCE_NS (it is fenced: a hole whose slot stays quarantined, see
  * reusable()). Return 1 if the word changed or may have (look again), 0 if
  * the claim stands (wait), -EBADMSG.
  */
 static int
-resolve_claim(shmkit_bus *b, struct b_slot *sl, uint64_t w, int64_t *first_seen, int now_)
+resolve_claim(shmkit_bus *b, struct b_slot *sl, uint64_t w, int64_t *first_seen)
 {
 	uint32_t p = w_pub(w);
 	if (p >= b->l.max_pubs) {
@@ -666,7 +665,7 @@ resolve_claim(shmkit_bus *b, struct b_slot *sl, uint64_t w, int64_t *first_seen,
 			}
 			since = *first_seen;
 		}
-		if (!now_ && since > now - FENCE_NS) {
+		if (since > now - FENCE_NS) {
 			return 0;
 		}
 		want = W(w_seq(w), p, ST_FENCED);
@@ -888,9 +887,27 @@ shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 		if (!reusable(b, w)) {
 			if (w_st(w) == ST_CLAIMED) {
 				/* A claim of the previous lap still out. */
-				int r = resolve_claim(b, sl, w, &first_seen, 1);
+				/* A claim of the previous lap still out: its
+				 * publisher is usually preempted; wait for it, up
+				 * to the fencing bound (a dead one at once). */
+				int r = resolve_claim(b, sl, w, &first_seen);
 				if (r < 0) {
 					return r;
+				}
+				if (r == 0) {
+					if (flags & SHMKIT_BUS_F_NOWAIT) {
+						return -EAGAIN;
+					}
+					if (!waiting) {
+						waitctx_init(b, &wc);
+						waiting = 1;
+					}
+					if (spin_round(&wc, deadline, &timed_out) && !timed_out) {
+						sched_yield();
+					}
+					if (timed_out) {
+						return -ETIMEDOUT;
+					}
 				}
 				continue;
 			}
@@ -913,8 +930,11 @@ shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 		atomic_store_explicit(&me->claim_ns, shmkit__monotonic_coarse_ns(),
 				      memory_order_relaxed);
 		atomic_store_explicit(&me->claim_seq, s + 1, memory_order_release);
-		atomic_compare_exchange_strong_explicit(&pl->claim, &s, s + 1, memory_order_acq_rel,
-							memory_order_relaxed);
+		/* On a copy: a failed compare-and-swap writes what it found
+		 * (another publisher helped the counter on already). */
+		uint64_t expect = s;
+		atomic_compare_exchange_strong_explicit(&pl->claim, &expect, s + 1,
+							memory_order_acq_rel, memory_order_relaxed);
 		b->loaned = 1;
 		b->loan_seq = s;
 		b->loan_max = len;
@@ -1149,7 +1169,7 @@ shmkit_bus_peek(shmkit_bus *b, const void **data, uint64_t *lost, unsigned flags
 			continue;
 		}
 		if (ws == c && w_st(w) == ST_CLAIMED) {
-			int r = resolve_claim(b, sl, w, &first_seen, 0);
+			int r = resolve_claim(b, sl, w, &first_seen);
 			if (r < 0) {
 				return r;
 			}

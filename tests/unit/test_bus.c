@@ -339,7 +339,7 @@ TEST_TIMEOUT(dead_and_stalled_claimers, 60)
 	ASSERT_EQ(shmkit_bus_recv(s, &v, sizeof(v), NULL, 0, &dl), 4);
 	ASSERT_EQ(v, 2);
 
-	/* Stalled: a whole lap of publishes later the slot is fenced. */
+	/* Stalled: a whole lap of publishes later, and 2 s on, it is fenced. */
 	int pfd[2], gfd[2]; /* child to parent, parent to child */
 	ASSERT_EQ(pipe(pfd), 0);
 	ASSERT_EQ(pipe(gfd), 0);
@@ -362,7 +362,10 @@ TEST_TIMEOUT(dead_and_stalled_claimers, 60)
 	char x;
 	ASSERT_EQ(read(pfd[0], &x, 1), 1);
 	for (uint32_t k = 100; k < 120; k++) {
-		pub_u32(p, k); /* laps the stalled claim */
+		/* A lap later the publisher waits for the stalled claim (it is
+		 * usually a preempted one), then fences it (2 s). */
+		dl = in_ms(20000);
+		ASSERT_OK(shmkit_bus_send(p, &k, sizeof(k), 0, &dl));
 	}
 	ASSERT_EQ(write(gfd[1], "g", 1), 1);
 	ASSERT_EXIT(th_wait(pid), 0);
