@@ -266,12 +266,21 @@ owner_of(const shmkit_ring *r, int role)
 	return role == SHMKIT_RING_PRODUCER ? &r->s->prod.owner : &r->s->cons.owner;
 }
 
-/* Load both positions and check them against each other. */
+/* Load both positions and check them against each other. An observer's
+ * @tail may move between its two loads (then @head - @tail can pass the
+ * capacity without anything being wrong): it loads @tail again, and only a
+ * pair taken with @tail still is judged. */
 static int
 positions(const shmkit_ring *r, uint64_t *head, uint64_t *tail)
 {
-	*tail = atomic_load_explicit(&r->s->cons.tail, memory_order_acquire);
-	*head = atomic_load_explicit(&r->s->prod.head, memory_order_acquire);
+	for (int round = 0;; round++) {
+		*tail = atomic_load_explicit(&r->s->cons.tail, memory_order_acquire);
+		*head = atomic_load_explicit(&r->s->prod.head, memory_order_acquire);
+		uint64_t again = atomic_load_explicit(&r->s->cons.tail, memory_order_acquire);
+		if (again == *tail || round == 64) {
+			break;
+		}
+	}
 	if (*head - *tail > r->cap || (!is_bytes(r) && ((*head | *tail) & 7) != 0)) {
 		return -EBADMSG;
 	}
