@@ -43,8 +43,8 @@ usage(void)
 	      "Columns:\n"
 	      "  SPEC     the canonical spec that reaches the segment\n"
 	      "  BACKEND  posix, sysv or memfd\n"
-	      "  KIND     the shmkit object kind (\"segment\", \"semset\", or a number),\n"
-	      "           \"-\" if foreign\n"
+	      "  KIND     the shmkit object kind (\"segment\", \"semset\", \"queue\",\n"
+	      "           \"ring\", or a number), \"-\" if foreign\n"
 	      "  SIZE     bytes of the whole object\n"
 	      "  MODE     permission bits\n"
 	      "  OWNER    owner's user name (or uid)\n"
@@ -54,6 +54,7 @@ usage(void)
 	      "           or what is wrong with the header: bad-header, bad-version,\n"
 	      "           unreadable; \",removed\" for a System V segment marked for\n"
 	      "           removal that is still attached\n"
+	      "  DETAIL   for a semset, a queue or a ring, what it holds (see shmkit(1))\n"
 	      "\n"
 	      "Exit status: 0 success, 1 failure, 2 usage error.\n",
 	      stdout);
@@ -162,6 +163,9 @@ print_table(const struct listing *l)
 			row[9] = detail;
 		} else if (in->is_shmkit && in->kind == SHMKIT_KIND_QUEUE &&
 			   cli_queue_summary(in, detail, sizeof(detail)) == 0) {
+			row[9] = detail;
+		} else if (in->is_shmkit && in->kind == SHMKIT_KIND_RING &&
+			   cli_ring_summary(in, detail, sizeof(detail)) == 0) {
 			row[9] = detail;
 		} else {
 			row[9] = "";

@@ -20,6 +20,8 @@ static const struct command commands[] = {
 	{"rm", cmd_rm, "remove segments by spec or System V shmid"},
 	{"send", cmd_send, "send a typed message to a queue (created if absent)"},
 	{"recv", cmd_recv, "receive typed messages from a queue, as msgrcv selects"},
+	{"pipe-in", cmd_pipe_in, "copy standard input into a byte ring (a shared-memory pipe)"},
+	{"pipe-out", cmd_pipe_out, "copy a byte ring to standard output, then remove it"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -38,7 +40,7 @@ usage(FILE *f)
 	      "Commands:\n",
 	      f);
 	for (i = 0; i < NCOMMANDS; i++) {
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	}
 	fputs("\n"
 	      "Segments are named by a spec:\n"

@@ -26,6 +26,8 @@ int cmd_stat(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_recv(int argc, char **argv);
+int cmd_pipe_in(int argc, char **argv);
+int cmd_pipe_out(int argc, char **argv);
 
 /*
  * Print "shmkit CMD: MESSAGE" as one line on stderr. Control characters in
@@ -100,7 +102,7 @@ const char *cli_state_label(const shmkit_segment_info *info);
 /* cli_json_info() without the closing brace, for callers that add keys. */
 void cli_json_info_fields(FILE *f, const shmkit_segment_info *info, int indent);
 
-/* "segment", "semset", or NULL for a kind this tool does not know. */
+/* "segment", "semset", "queue", "ring", or NULL for a kind this tool does not know. */
 const char *cli_kind_name(uint32_t kind);
 
 /* One line about a semaphore set for ls; 0 or a negative errno. */
@@ -113,6 +115,10 @@ int cli_semset_print(const shmkit_segment_info *info, int json);
 /* The same for a message queue: depth, bytes, waiters, dead claims. */
 int cli_queue_summary(const shmkit_segment_info *info, char *buf, size_t len);
 int cli_queue_print(const shmkit_segment_info *info, int json);
+
+/* The same for a ring: mode, bytes used, its two ends, end of stream. */
+int cli_ring_summary(const shmkit_segment_info *info, char *buf, size_t len);
+int cli_ring_print(const shmkit_segment_info *info, int json);
 
 /* A small text table: left- or right-aligned columns, two spaces apart. */
 struct cli_table {
