@@ -324,6 +324,23 @@ store_racy(void *dst, const void *src, size_t n)
 #endif
 }
 
+/*
+ * The second load of a seqlock: after the (racy) reads of the payload.
+ * The acquire fence keeps those reads before it; ThreadSanitizer does not
+ * model fences, but there the payload reads are atomic and a seq_cst load
+ * orders them as well.
+ */
+static uint64_t
+seqlock_recheck(_Atomic uint64_t *word)
+{
+#ifdef SHMKIT_BUS_TSAN
+	return atomic_load_explicit(word, memory_order_seq_cst);
+#else
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(word, memory_order_relaxed);
+#endif
+}
+
 /* ---------------------------------------------------------------------- */
 /* Create, open, close.                                                    */
 
@@ -711,7 +728,7 @@ min_cursor(shmkit_bus *b, uint64_t claim)
 		if (tok == 0 || !atomic_load_explicit(&s->active, memory_order_acquire)) {
 			continue;
 		}
-		uint64_t c = atomic_load_explicit(&s->cursor, memory_order_acquire);
+		uint64_t c = atomic_load_explicit(&s->cursor, memory_order_seq_cst);
 		/* Untrusted: a cursor ahead of the claims, or a whole lap
 		 * behind, is not one a live subscriber can have. */
 		if (c > claim || claim - c > b->l.slots) {
@@ -776,9 +793,10 @@ pub_sleep(shmkit_bus *b, unsigned flags, const struct timespec *deadline)
 {
 	struct b_wait_line *wl = waitline(b);
 	uint32_t seen = atomic_load_explicit(&wl->pub_wake, memory_order_seq_cst);
+	/* seq_cst, and so are min_cursor()'s loads of the cursors: either a
+	 * subscriber's release sees us waiting, or we see its cursor. */
 	atomic_fetch_add_explicit(&wl->pub_waiting, 1, memory_order_seq_cst);
-	atomic_thread_fence(memory_order_seq_cst);
-	uint64_t claim = atomic_load_explicit(&publine(b)->claim, memory_order_acquire);
+	uint64_t claim = atomic_load_explicit(&publine(b)->claim, memory_order_seq_cst);
 	int rc = 0;
 	if (min_cursor(b, claim) + b->l.slots <= claim) {
 		struct timespec until;
@@ -1078,7 +1096,6 @@ sub_sleep(shmkit_bus *b, uint64_t c, unsigned flags, const struct timespec *dead
 	atomic_fetch_add_explicit(&wl->nsleepers, 1, memory_order_seq_cst);
 	atomic_store_explicit(&s->sleeping, 1, memory_order_seq_cst);
 	atomic_fetch_or_explicit(bm, bit, memory_order_seq_cst);
-	atomic_thread_fence(memory_order_seq_cst);
 	int rc = 0;
 	uint64_t w = atomic_load_explicit(&slot(b, c)->word, memory_order_seq_cst);
 	/* Nothing yet, or being written: the publish wakes us either way. */
@@ -1216,8 +1233,7 @@ shmkit_bus_release(shmkit_bus *b)
 	struct b_sub *me = subent(b, (uint32_t)b->sub);
 	uint64_t c = b->cursor;
 	/* The seqlock's second look: were the bytes overwritten meanwhile? */
-	atomic_thread_fence(memory_order_acquire);
-	uint64_t w = atomic_load_explicit(&slot(b, c)->word, memory_order_relaxed);
+	uint64_t w = seqlock_recheck(&slot(b, c)->word);
 	int stale = w != b->peek_word;
 	b->peeked = 0;
 	b->cursor = c + 1;

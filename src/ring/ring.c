@@ -651,12 +651,14 @@ wake_producer(shmkit_ring *r)
 static int
 moved(shmkit_ring *r)
 {
+	/* seq_cst (a plain load on x86): the second half of the sleep
+	 * protocol's Dekker pair (see wait_moved(), wake_peer()). */
 	if (r->role == SHMKIT_RING_CONSUMER) {
-		return atomic_load_explicit(&r->s->prod.head, memory_order_acquire) !=
+		return atomic_load_explicit(&r->s->prod.head, memory_order_seq_cst) !=
 			       r->head_seen ||
-		       atomic_load_explicit(&r->s->prod.eof, memory_order_acquire) != 0;
+		       atomic_load_explicit(&r->s->prod.eof, memory_order_seq_cst) != 0;
 	}
-	return atomic_load_explicit(&r->s->cons.tail, memory_order_acquire) != r->tail_seen;
+	return atomic_load_explicit(&r->s->cons.tail, memory_order_seq_cst) != r->tail_seen;
 }
 
 /* Is the peer's holder dead? Then free its role (once) and say so. */
@@ -722,9 +724,9 @@ wait_moved(shmkit_ring *r, unsigned flags, const struct timespec *deadline)
 	}
 	for (;;) {
 		uint32_t seen = atomic_load_explicit(wake, memory_order_seq_cst);
+		/* Our bit, then our look at the peer's position, both
+		 * seq_cst: see wake_peer(). */
 		atomic_fetch_or_explicit(want, WANT_FUTEX, memory_order_seq_cst);
-		/* Our bit before our look at the peer's position: see wake_peer(). */
-		atomic_thread_fence(memory_order_seq_cst);
 		if (moved(r)) {
 			atomic_fetch_and_explicit(want, ~WANT_FUTEX, memory_order_relaxed);
 			return 0;
@@ -962,7 +964,8 @@ consumer_check(const shmkit_ring *r)
 static int
 load_head(shmkit_ring *r)
 {
-	uint64_t head = atomic_load_explicit(&r->s->prod.head, memory_order_acquire);
+	/* seq_cst: shmkit_ring_arm() relies on it (a plain load on x86). */
+	uint64_t head = atomic_load_explicit(&r->s->prod.head, memory_order_seq_cst);
 	if (head - r->tail > r->cap || head - r->rd > r->cap || (!is_bytes(r) && (head & 7) != 0)) {
 		return -EBADMSG;
 	}
@@ -1252,21 +1255,21 @@ shmkit_ring_arm(shmkit_ring *r)
 	}
 	int consumer = r->role == SHMKIT_RING_CONSUMER;
 	_Atomic uint32_t *want = consumer ? &r->s->prod.want : &r->s->cons.want;
+	/* As in wait_moved(): the bit, then seq_cst looks. */
 	atomic_fetch_or_explicit(want, WANT_FD, memory_order_seq_cst);
-	atomic_thread_fence(memory_order_seq_cst); /* as in wait_moved() */
 	if (consumer) {
 		int rc = load_head(r);
 		if (rc != 0) {
 			return rc;
 		}
 		if (r->rd != r->head_seen ||
-		    atomic_load_explicit(&r->s->prod.eof, memory_order_acquire) != 0) {
+		    atomic_load_explicit(&r->s->prod.eof, memory_order_seq_cst) != 0) {
 			atomic_fetch_and_explicit(want, ~WANT_FD, memory_order_relaxed);
 			return 1;
 		}
 		return 0;
 	}
-	uint64_t tail = atomic_load_explicit(&r->s->cons.tail, memory_order_acquire);
+	uint64_t tail = atomic_load_explicit(&r->s->cons.tail, memory_order_seq_cst);
 	if (tail != r->tail_seen || r->head - tail < r->cap) {
 		atomic_fetch_and_explicit(want, ~WANT_FD, memory_order_relaxed);
 		return 1;
