@@ -99,7 +99,10 @@ typedef struct shmkit_bus_sub_info {
 SHMKIT_API void shmkit_bus_opts_init(shmkit_bus_opts *opts);
 
 /* Create (exclusively), open, or open-or-create (1 if created) a bus.
- * Errors as for shmkit_ring_create() and shmkit_ring_open(). */
+ * Return 0 (or 1), -EINVAL (bad options), -EEXIST, -ENOENT, -EPROTOTYPE
+ * (another kind of object), -EMEDIUMTYPE (not a shmkit object), -EPROTO
+ * (another layout), -EBADMSG (corrupted), -EACCES, or another error of
+ * shmkit_segment_create()/shmkit_segment_open(). */
 SHMKIT_API int shmkit_bus_create(shmkit_bus **out, const char *spec, const shmkit_bus_opts *opts);
 SHMKIT_API int shmkit_bus_open(shmkit_bus **out, const char *spec);
 SHMKIT_API int shmkit_bus_open_or_create(shmkit_bus **out, const char *spec,
@@ -116,9 +119,10 @@ SHMKIT_API int shmkit_bus_set_wait(shmkit_bus *b, int strategy);
  * Publish, zero-copy: loan a slot for up to @len bytes (*@data), write,
  * then shmkit_bus_publish() the @len bytes actually written. The first
  * loan registers the handle as a publisher. A reliable bus waits for room
- * (the slowest live subscriber). Return 0, -EMSGSIZE, -EAGAIN (NOWAIT),
- * -ETIMEDOUT, -EINTR, -EUSERS (max_publishers live publishers already),
- * -EBUSY (a loan is outstanding), -EBADMSG.
+ * (the slowest live subscriber). Return 0, -EINVAL, -EMSGSIZE, -EAGAIN
+ * (NOWAIT), -ETIMEDOUT, -EINTR, -EUSERS (max_publishers live publishers
+ * already), -EBUSY (a loan is outstanding), -EBADMSG, or -ENOSPC/-EACCES
+ * (the process could not register its liveness token).
  */
 SHMKIT_API int shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 			       const struct timespec *deadline);
@@ -128,22 +132,25 @@ SHMKIT_API int shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned 
  * nothing is published). */
 SHMKIT_API int shmkit_bus_publish(shmkit_bus *b, size_t len);
 
-/* Copying publish: loan, copy, publish. */
+/* Copying publish: loan, copy, publish. Return as both (-ESTALE included). */
 SHMKIT_API int shmkit_bus_send(shmkit_bus *b, const void *data, size_t len, unsigned flags,
 			       const struct timespec *deadline);
 
 /* Join as a subscriber. The first message read is the oldest of the last
  * @history published ones still in the log (0: the next one published).
- * Return 0, -EUSERS (max_subscribers live ones already), -EBUSY (this
- * handle is subscribed). */
+ * Return 0, -EINVAL, -EUSERS (max_subscribers live ones already), -EBUSY
+ * (this handle is subscribed), -ENOSPC/-EACCES (liveness token). */
 SHMKIT_API int shmkit_bus_subscribe(shmkit_bus *b, uint64_t history);
 SHMKIT_API int shmkit_bus_unsubscribe(shmkit_bus *b);
 
 /*
  * Read the next message in place: *@data, its length returned; *@lost (may
  * be NULL) the messages lost to lapping just before it. Then
- * shmkit_bus_release(). Return the length, -EAGAIN, -ETIMEDOUT, -EINTR,
- * -ENOTCONN (not subscribed), -EBUSY (a message is peeked), -EBADMSG.
+ * shmkit_bus_release(). Return the length, -EINVAL, -EAGAIN, -ETIMEDOUT,
+ * -EINTR, -ENOTCONN (not subscribed), -EBUSY (a message is peeked),
+ * -EBADMSG. A loss counted by a call that ends without a message is told
+ * with the next one; @lost counts sequence numbers skipped, so a claim of
+ * a dead or fenced publisher inside a lapped range counts too.
  */
 SHMKIT_API ssize_t shmkit_bus_peek(shmkit_bus *b, const void **data, uint64_t *lost, unsigned flags,
 				   const struct timespec *deadline);

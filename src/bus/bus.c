@@ -60,6 +60,8 @@
 #define FENCE_NS     2000000000
 #define YIELD_ROUNDS (1u << 12)
 #define WAKE_FANOUT  2
+/* A claim being written is looked at this many times between liveness checks. */
+#define LOOKS_PER_CHECK 256u
 
 struct b_meta {
 	uint32_t magic, layout;
@@ -652,14 +654,18 @@ after_publish(shmkit_bus *b)
 /* Claims.                                                                 */
 
 /*
- * The claim in @w blocks a reader (or, a lap later, a publisher): its
- * publisher is dead (the claim becomes a hole), or has held it past
- * FENCE_NS (it is fenced: a hole whose slot stays quarantined, see
- * reusable()). Return 1 if the word changed or may have (look again), 0 if
- * the claim stands (wait), -EBADMSG.
+ * The claim in @w blocks a reader (or, a lap later, a publisher). If its
+ * publisher is dead, or its entry no longer holds this claim (a publisher
+ * records the claim in its entry before it makes it, so a mismatch means
+ * the entry changed hands: the claimer died), the claim becomes a hole.
+ * If it is alive and has held it past FENCE_NS, it is fenced: a hole whose
+ * slot stays quarantined (see reusable()). The liveness check is a system
+ * call: callers look every LOOKS_PER_CHECK rounds only. Return 1 if the
+ * word changed or may have (look again), 0 if the claim stands (wait),
+ * -EBADMSG.
  */
 static int
-resolve_claim(shmkit_bus *b, struct b_slot *sl, uint64_t w, int64_t *first_seen)
+resolve_claim(shmkit_bus *b, struct b_slot *sl, uint64_t w)
 {
 	uint32_t p = w_pub(w);
 	if (p >= b->l.max_pubs) {
@@ -667,22 +673,13 @@ resolve_claim(shmkit_bus *b, struct b_slot *sl, uint64_t w, int64_t *first_seen)
 	}
 	struct b_pub *pe = pubent(b, p);
 	uint32_t tok = atomic_load_explicit(&pe->token, memory_order_acquire);
+	uint64_t held = atomic_load_explicit(&pe->claim_seq, memory_order_acquire);
 	uint64_t want;
-	if (tok == 0 || token_dead(tok)) {
+	if (tok == 0 || held != w_seq(w) + 1 || token_dead(tok)) {
 		want = W(w_seq(w), p, ST_SKIPPED);
 	} else {
-		int64_t now = shmkit__monotonic_coarse_ns();
-		int64_t since =
-			atomic_load_explicit(&pe->claim_seq, memory_order_acquire) == w_seq(w) + 1
-				? atomic_load_explicit(&pe->claim_ns, memory_order_relaxed)
-				: 0;
-		if (since == 0) {
-			if (*first_seen == 0) {
-				*first_seen = now;
-			}
-			since = *first_seen;
-		}
-		if (since > now - FENCE_NS) {
+		int64_t since = atomic_load_explicit(&pe->claim_ns, memory_order_relaxed);
+		if (since > shmkit__monotonic_coarse_ns() - FENCE_NS) {
 			return 0;
 		}
 		want = W(w_seq(w), p, ST_FENCED);
@@ -691,6 +688,17 @@ resolve_claim(shmkit_bus *b, struct b_slot *sl, uint64_t w, int64_t *first_seen)
 	atomic_compare_exchange_strong_explicit(&sl->word, &w, want, memory_order_seq_cst,
 						memory_order_relaxed);
 	return 1;
+}
+
+/* resolve_claim() every LOOKS_PER_CHECK looks at the same claim, and at
+ * once for a call that does not wait. */
+static int
+look_claim(shmkit_bus *b, struct b_slot *sl, uint64_t w, uint32_t *looks, unsigned flags)
+{
+	if ((flags & SHMKIT_BUS_F_NOWAIT) || ++*looks % LOOKS_PER_CHECK == 0) {
+		return resolve_claim(b, sl, w);
+	}
+	return 0;
 }
 
 /* Is the slot word @w of an earlier lap free to be claimed again? */
@@ -736,8 +744,10 @@ min_cursor(shmkit_bus *b, uint64_t claim)
 		}
 		if (c < min) {
 			if (claim - c >= b->l.slots && token_dead(tok)) {
-				/* Dead and in the way: removed. */
+				/* Dead and in the way: removed (with its count
+				 * among the sleepers, if it died asleep). */
 				atomic_store_explicit(&s->active, 0, memory_order_relaxed);
+				forget_sleeper(b, i);
 				atomic_compare_exchange_strong_explicit(&s->token, &tok, 0,
 									memory_order_acq_rel,
 									memory_order_relaxed);
@@ -758,8 +768,9 @@ static void
 waitctx_init(shmkit_bus *b, struct waitctx *wc)
 {
 	int64_t now = shmkit__monotonic_ns();
+	/* 0: sleep at once. */
 	wc->spin_until = b->wait == SHMKIT_BUS_WAIT_SPIN    ? INT64_MAX
-			 : b->wait == SHMKIT_BUS_WAIT_SLEEP ? now
+			 : b->wait == SHMKIT_BUS_WAIT_SLEEP ? 0
 							    : now + SPIN_NS;
 	wc->next_check = now + SLICE_NS;
 	wc->n = 0;
@@ -769,6 +780,10 @@ waitctx_init(shmkit_bus *b, struct waitctx *wc)
 static int
 spin_round(struct waitctx *wc, const struct timespec *deadline, int *timed_out)
 {
+	if (wc->spin_until == 0) {
+		*timed_out = shmkit__ts_passed(deadline);
+		return 1;
+	}
 	wc->n++;
 	if ((wc->n & 63) == 0) {
 		int64_t now = shmkit__monotonic_ns();
@@ -857,7 +872,7 @@ shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 	struct b_pub *me = pubent(b, (uint32_t)b->pub);
 	struct waitctx wc;
 	int waiting = 0, timed_out = 0;
-	int64_t first_seen = 0;
+	uint32_t looks = 0;
 	for (;;) {
 		uint64_t s = atomic_load_explicit(&pl->claim, memory_order_acquire);
 		if (reliable(b) && s - b->min_seen >= b->l.slots) {
@@ -908,7 +923,7 @@ shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 				/* A claim of the previous lap still out: its
 				 * publisher is usually preempted; wait for it, up
 				 * to the fencing bound (a dead one at once). */
-				int r = resolve_claim(b, sl, w, &first_seen);
+				int r = look_claim(b, sl, w, &looks, flags);
 				if (r < 0) {
 					return r;
 				}
@@ -939,15 +954,20 @@ shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 			}
 			continue;
 		}
+		/* The claim is recorded before it is made: a claimed word whose
+		 * publisher's entry does not name it is an orphan (see
+		 * resolve_claim()), and a fenced slot stays quarantined from the
+		 * first instant (see reusable()). */
+		atomic_store_explicit(&me->claim_ns, shmkit__monotonic_coarse_ns(),
+				      memory_order_relaxed);
+		atomic_store_explicit(&me->claim_seq, s + 1, memory_order_seq_cst);
 		if (!atomic_compare_exchange_strong_explicit(
 			    &sl->word, &w, W(s, (uint32_t)b->pub, ST_CLAIMED), memory_order_seq_cst,
 			    memory_order_relaxed)) {
+			atomic_store_explicit(&me->claim_seq, 0, memory_order_release);
 			continue;
 		}
 		SHMKIT_CRASHPOINT("bus_after_claim");
-		atomic_store_explicit(&me->claim_ns, shmkit__monotonic_coarse_ns(),
-				      memory_order_relaxed);
-		atomic_store_explicit(&me->claim_seq, s + 1, memory_order_release);
 		/* On a copy: a failed compare-and-swap writes what it found
 		 * (another publisher helped the counter on already). */
 		uint64_t expect = s;
@@ -1051,6 +1071,7 @@ shmkit_bus_subscribe(shmkit_bus *b, uint64_t history)
 	b->sub = i;
 	b->cursor = c;
 	b->peeked = 0;
+	b->pending_lost = 0;
 	return 0;
 }
 
@@ -1119,6 +1140,19 @@ sub_sleep(shmkit_bus *b, uint64_t c, unsigned flags, const struct timespec *dead
 	return shmkit__ts_passed(deadline) ? -ETIMEDOUT : 0;
 }
 
+/* Store our cursor (seq_cst: a reliable publisher's wait reads it) and wake
+ * a waiting publisher: it may be waiting for exactly this. */
+static void
+publish_cursor(shmkit_bus *b, struct b_sub *me, uint64_t c)
+{
+	atomic_store_explicit(&me->cursor, c, memory_order_seq_cst);
+	struct b_wait_line *wl = waitline(b);
+	if (atomic_load_explicit(&wl->pub_waiting, memory_order_seq_cst) != 0) {
+		atomic_fetch_add_explicit(&wl->pub_wake, 1, memory_order_seq_cst);
+		shmkit__futex_wake(&wl->pub_wake, INT_MAX);
+	}
+}
+
 SHMKIT_API ssize_t
 shmkit_bus_peek(shmkit_bus *b, const void **data, uint64_t *lost, unsigned flags,
 		const struct timespec *deadline)
@@ -1139,7 +1173,7 @@ shmkit_bus_peek(shmkit_bus *b, const void **data, uint64_t *lost, unsigned flags
 	uint64_t skipped = 0;
 	struct waitctx wc;
 	int waiting = 0, timed_out = 0;
-	int64_t first_seen = 0;
+	uint32_t looks = 0;
 	for (;;) {
 		uint64_t c = b->cursor;
 		struct b_slot *sl = slot(b, c);
@@ -1186,7 +1220,8 @@ shmkit_bus_peek(shmkit_bus *b, const void **data, uint64_t *lost, unsigned flags
 			continue;
 		}
 		if (ws == c && w_st(w) == ST_CLAIMED) {
-			int r = resolve_claim(b, sl, w, &first_seen);
+			/* Being written: usually done in a moment. */
+			int r = look_claim(b, sl, w, &looks, flags);
 			if (r < 0) {
 				return r;
 			}
@@ -1204,6 +1239,12 @@ shmkit_bus_peek(shmkit_bus *b, const void **data, uint64_t *lost, unsigned flags
 			atomic_store_explicit(&me->lost, t + skipped, memory_order_relaxed);
 			b->pending_lost += skipped;
 			skipped = 0;
+		}
+		/* Holes and laps moved our cursor without a release: say so
+		 * before waiting, or a reliable publisher waits for us while we
+		 * wait for it. */
+		if (atomic_load_explicit(&me->cursor, memory_order_relaxed) != c) {
+			publish_cursor(b, me, c);
 		}
 		if (flags & SHMKIT_BUS_F_NOWAIT) {
 			return -EAGAIN;
@@ -1239,14 +1280,9 @@ shmkit_bus_release(shmkit_bus *b)
 	b->cursor = c + 1;
 	SHMKIT_CRASHPOINT("bus_before_release");
 	/* Release: reliable publishers may reuse the slot after this store. */
-	atomic_store_explicit(&me->cursor, c + 1, memory_order_seq_cst);
+	publish_cursor(b, me, c + 1);
 	uint64_t t = atomic_load_explicit(stale ? &me->lost : &me->received, memory_order_relaxed);
 	atomic_store_explicit(stale ? &me->lost : &me->received, t + 1, memory_order_relaxed);
-	struct b_wait_line *wl = waitline(b);
-	if (atomic_load_explicit(&wl->pub_waiting, memory_order_seq_cst) != 0) {
-		atomic_fetch_add_explicit(&wl->pub_wake, 1, memory_order_seq_cst);
-		shmkit__futex_wake(&wl->pub_wake, INT_MAX);
-	}
 	return stale ? -ESTALE : 0;
 }
 
@@ -1263,6 +1299,9 @@ shmkit_bus_recv(shmkit_bus *b, void *buf, size_t cap, uint64_t *lost, unsigned f
 		uint64_t l = 0;
 		ssize_t n = shmkit_bus_peek(b, &p, &l, flags, deadline);
 		if (n < 0) {
+			if (b != NULL && n != -EINVAL) {
+				b->pending_lost += extra; /* told with the next message */
+			}
 			return n;
 		}
 		extra += l;
