@@ -4,7 +4,7 @@
 # same suite under ASan+UBSan and under TSan. Exits non-zero if anything fails.
 set -eu
 cd "$(dirname "$0")/.."
-sh scripts/deps.sh make g++ pkg-config clang-format
+sh scripts/deps.sh make g++ pkg-config clang-format spin
 jobs=$(nproc)
 
 run() {

@@ -287,6 +287,8 @@ positions(const shmkit_ring *r, uint64_t *head, uint64_t *tail)
 	return 0;
 }
 
+static void notify_fd(shmkit_ring *r, const struct r_addr *a);
+
 SHMKIT_API int
 shmkit_ring_attach(shmkit_ring *r, int role)
 {
@@ -357,6 +359,15 @@ shmkit_ring_attach(shmkit_ring *r, int role)
 		r->head_seen = head;
 		r->npeeked = 0;
 	}
+	/* A predecessor killed between its store and its wake (it may have
+	 * taken the peer's want bits already) left the peer asleep on news it
+	 * never got: the model (tests/model/) found it. Wake the peer once,
+	 * whatever its bits say; it looks again and sleeps if nothing moved. */
+	_Atomic uint32_t *peer_word =
+		role == SHMKIT_RING_PRODUCER ? &r->s->prod.wake : &r->s->cons.wake;
+	atomic_fetch_add_explicit(peer_word, 1, memory_order_seq_cst);
+	shmkit__futex_wake(peer_word, 1);
+	notify_fd(r, &r->s->addr[role == SHMKIT_RING_PRODUCER ? 1 : 0]);
 	return 0;
 }
 
@@ -1139,14 +1150,15 @@ shmkit_ring_recv(shmkit_ring *r, void *buf, size_t cap, unsigned flags,
 	if (r->npeeked != 0) {
 		return -EBUSY; /* release what was peeked first: order */
 	}
-	uint64_t rd = r->rd;
 	ssize_t n = shmkit_ring_peek(r, &p, flags, deadline);
 	if (n < 0) {
 		return n;
 	}
 	if ((size_t)n > cap) {
 		/* It stays: the next peek or recv sees it again. */
-		r->rd = rd > r->tail ? rd : r->tail;
+		/* Back to the message: @tail, since nothing was peeked before
+		 * (a pad skipped on the way may have moved it past @rd). */
+		r->rd = r->tail;
 		r->npeeked = 0;
 		return -EMSGSIZE;
 	}

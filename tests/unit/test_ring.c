@@ -709,3 +709,30 @@ TEST(corruption)
 	ASSERT_OK(shmkit_segment_close(seg));
 	ASSERT_OK(shmkit_segment_remove(spec));
 }
+
+/* A message too large for the buffer stays, also when the pad before it
+ * ends exactly at 2^64 (the position wraps to 0 there). */
+TEST(too_small_buffer_at_the_wrap)
+{
+	char spec[TH_SPEC_MAX];
+	shmkit_ring *none = make_ring(spec, sizeof(spec), 4096, 0, 0, SHMKIT_RING_NONE);
+	shmkit_segment *seg;
+	unsigned char *d = raw(spec, &seg);
+	uint64_t start = UINT64_MAX - 24 + 1; /* 2^64 - 24: a 24-byte pad to the wrap */
+	atomic_store((_Atomic uint64_t *)(void *)(d + OFF_HEAD), start);
+	atomic_store((_Atomic uint64_t *)(void *)(d + OFF_TAIL), start);
+	shmkit_ring *p = open_role(spec, SHMKIT_RING_PRODUCER);
+	shmkit_ring *c = open_role(spec, SHMKIT_RING_CONSUMER);
+	char small[10];
+	send_pattern(p, 100, 1);
+	ASSERT_ERR(shmkit_ring_recv(c, small, sizeof(small), 0, NULL), -EMSGSIZE);
+	send_pattern(p, 1984, 2);
+	expect_pattern(c, 100, 1);
+	send_pattern(p, 1984, 3);
+	expect_pattern(c, 1984, 2);
+	expect_pattern(c, 1984, 3);
+	ASSERT_OK(shmkit_segment_close(seg));
+	ASSERT_OK(shmkit_ring_close(c));
+	ASSERT_OK(shmkit_ring_close(p));
+	ASSERT_OK(shmkit_ring_remove(none));
+}
