@@ -23,6 +23,7 @@ extern const struct bench_transport bench_t_queue_sleep;
 extern const struct bench_transport bench_t_ring;
 extern const struct bench_transport bench_t_ring_spin;
 extern const struct bench_transport bench_t_ring_sleep;
+extern const struct bench_transport bench_t_ring_batch;
 
 const struct bench_transport *const bench_transports[] = {
 	&bench_t_cacheline,   &bench_t_futex,       &bench_t_shmspin,
@@ -30,7 +31,7 @@ const struct bench_transport *const bench_transports[] = {
 	&bench_t_eventfd,     &bench_t_sysvmsg,     &bench_t_posixmq,
 	&bench_t_tcp,         &bench_t_queue,       &bench_t_queue_spin,
 	&bench_t_queue_sleep, &bench_t_ring,        &bench_t_ring_spin,
-	&bench_t_ring_sleep,
+	&bench_t_ring_sleep,  &bench_t_ring_batch,
 };
 
 const size_t bench_ntransports = sizeof(bench_transports) / sizeof(bench_transports[0]);

@@ -870,7 +870,7 @@ shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 	}
 	struct b_pubs_line *pl = publine(b);
 	struct b_pub *me = pubent(b, (uint32_t)b->pub);
-	struct waitctx wc;
+	struct waitctx wc = {0};
 	int waiting = 0, timed_out = 0;
 	uint32_t looks = 0;
 	for (;;) {
@@ -1171,7 +1171,7 @@ shmkit_bus_peek(shmkit_bus *b, const void **data, uint64_t *lost, unsigned flags
 	}
 	struct b_sub *me = subent(b, (uint32_t)b->sub);
 	uint64_t skipped = 0;
-	struct waitctx wc;
+	struct waitctx wc = {0};
 	int waiting = 0, timed_out = 0;
 	uint32_t looks = 0;
 	for (;;) {
