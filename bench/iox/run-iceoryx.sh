@@ -5,10 +5,10 @@
 #
 # Starts iceoryx's RouDi daemon (with roudi.toml beside this script), runs
 # shmkit-bench-iceoryx (iceoryx's C binding, busy-polling and WaitSet modes)
-# and shmkit-bench's cacheline, shm-spin, shmkit-ring and shmkit-ring-spin
-# rows at 64 B with the same counts, stops RouDi, removes whatever iceoryx
-# left behind (also on failure or interrupt), and prints one table with the
-# ratios the comparison is about.
+# and shmkit-bench's cacheline, shm-spin, shmkit-ring, shmkit-ring-spin and
+# shmkit-ring-batch rows at 64 B with the same counts, stops RouDi, removes
+# whatever iceoryx left behind (also on failure or interrupt), and prints
+# one table with the ratios the comparison is about.
 #
 # usage: run-iceoryx.sh [--quick] [--iters N] [--out DIR] [BUILD_DIR | IOX_BENCH]
 #
@@ -261,10 +261,11 @@ done
 
 sb_json=$work/shmkit-bench.json
 iox_json=$work/iceoryx.json
-say "shmkit-bench: cacheline, shm-spin, shmkit-ring, shmkit-ring-spin at 64 B" \
+say "shmkit-bench: cacheline, shm-spin, shmkit-ring, shmkit-ring-spin, shmkit-ring-batch at 64 B" \
 	"($lat_n round trips, $msg_n messages)"
 # shellcheck disable=SC2086 # sb_count is zero or more words
-run_job "$shmkit_bench" $sb_count --only cacheline,shm-spin,shmkit-ring,shmkit-ring-spin \
+run_job "$shmkit_bench" $sb_count \
+	--only cacheline,shm-spin,shmkit-ring,shmkit-ring-spin,shmkit-ring-batch \
 	--sizes 64 --json >"$sb_json" || die "shmkit-bench failed"
 say "shmkit-bench-iceoryx: spin and waitset modes at 64 B"
 run_job "$iox_bench" --iters "$lat_n" --messages "$msg_n" --size 64 --json >"$iox_json" ||
@@ -355,7 +356,8 @@ END {
 	line("iceoryx-waitset p50 / shmkit-ring-spin p50", ratio(p50["iceoryx-waitset"], p50["shmkit-ring-spin"]), 0)
 	line("iceoryx-waitset p99.9 / shmkit-ring-spin p99.9", ratio(p999["iceoryx-waitset"], p999["shmkit-ring-spin"]), 0)
 	line("iceoryx-waitset p50 / shmkit-ring p50", ratio(p50["iceoryx-waitset"], p50["shmkit-ring"]), 0)
-	line("shmkit-ring msgs/s / " best " msgs/s (the faster)", ratio(mps["shmkit-ring"], mps[best]), 10)
+	line("shmkit-ring-batch msgs/s / " best " msgs/s (the faster)", ratio(mps["shmkit-ring-batch"], mps[best]), 10)
+	line("shmkit-ring msgs/s / " best " msgs/s (copying, unbatched)", ratio(mps["shmkit-ring"], mps[best]), 0)
 	line("shmkit-ring msgs/s / iceoryx-spin msgs/s", ratio(mps["shmkit-ring"], mps["iceoryx-spin"]), 0)
 	line("shmkit-ring msgs/s / iceoryx-waitset msgs/s", ratio(mps["shmkit-ring"], mps["iceoryx-waitset"]), 0)
 }' "$rows"
