@@ -55,11 +55,12 @@
 #define LINE      64u
 #define MAX_TOTAL ((uint64_t)1 << 40)
 
-#define SPIN_NS      20000
-#define SLICE_NS     100000000
-#define FENCE_NS     2000000000
-#define YIELD_ROUNDS (1u << 12)
-#define WAKE_FANOUT  2
+#define SPIN_NS       20000
+#define SLICE_NS      100000000
+#define IDLE_SLICE_NS 1000000000
+#define FENCE_NS      2000000000
+#define YIELD_ROUNDS  (1u << 12)
+#define WAKE_FANOUT   2
 /* A claim being written is looked at this many times between liveness checks. */
 #define LOOKS_PER_CHECK 256u
 
@@ -142,6 +143,7 @@ struct shmkit_bus {
 	int peeked;
 	uint64_t peek_word;
 	uint64_t pending_lost; /* skipped, not yet told (a NOWAIT call ended first) */
+	uint64_t cursor_shown; /* the cursor as last stored in the entry */
 };
 
 static _Atomic uint32_t fork_epoch;
@@ -219,7 +221,8 @@ layout_compute(struct layout *l, uint32_t slots, uint32_t max_subs, uint32_t max
 	l->max_msg = max_msg;
 	l->slot_size = round_line(SLOT_HDR + max_msg);
 	l->bitmap = 3 * LINE;
-	l->pubs = l->bitmap + round_line(((size_t)max_subs + 63) / 64 * 8);
+	/* Two sleeper bitmaps: for odd and for even sequences. */
+	l->pubs = l->bitmap + 2 * round_line(((size_t)max_subs + 63) / 64 * 8);
 	l->subs = l->pubs + (size_t)max_pubs * LINE;
 	l->ring = l->subs + (size_t)max_subs * LINE;
 	if ((uint64_t)slots * l->slot_size > MAX_TOTAL - l->ring) {
@@ -247,10 +250,13 @@ waitline(const shmkit_bus *b)
 	return (struct b_wait_line *)(void *)(b->base + 2 * LINE);
 }
 
+/* Word @word of the sleeper bitmap of sequences of parity @par. */
 static _Atomic uint64_t *
-bitmap(const shmkit_bus *b, uint32_t word)
+bitmap(const shmkit_bus *b, uint64_t par, uint32_t word)
 {
-	return (_Atomic uint64_t *)(void *)(b->base + b->l.bitmap + (size_t)word * 8);
+	size_t half = round_line(((size_t)b->l.max_subs + 63) / 64 * 8);
+	return (_Atomic uint64_t *)(void *)(b->base + b->l.bitmap + (size_t)(par & 1) * half +
+					    (size_t)word * 8);
 }
 
 static struct b_pub *
@@ -572,8 +578,10 @@ forget_sleeper(shmkit_bus *b, uint32_t i)
 {
 	struct b_sub *s = subent(b, i);
 	uint32_t one = 1;
-	atomic_fetch_and_explicit(bitmap(b, i / 64), ~((uint64_t)1 << (i % 64)),
-				  memory_order_seq_cst);
+	for (uint64_t par = 0; par < 2; par++) {
+		atomic_fetch_and_explicit(bitmap(b, par, i / 64), ~((uint64_t)1 << (i % 64)),
+					  memory_order_seq_cst);
+	}
 	if (atomic_compare_exchange_strong_explicit(&s->sleeping, &one, 0, memory_order_acq_rel,
 						    memory_order_relaxed)) {
 		atomic_fetch_sub_explicit(&waitline(b)->nsleepers, 1, memory_order_seq_cst);
@@ -609,18 +617,21 @@ take_entry(shmkit_bus *b, int subs, uint32_t tok)
 /* Waking subscribers.                                                     */
 
 /*
- * Wake up to @n sleeping subscribers: each sleeper set its bit in the
- * bitmap before its last look at the log; the waker clears the bits it
- * takes (so each sleeper is woken once) and bumps each one's own futex
- * word. A woken subscriber wakes WAKE_FANOUT more: the publisher pays for
- * one wake-up, whatever the number of sleepers.
+ * Wake up to @n subscribers asleep waiting for sequence @seq: each sleeper
+ * set its bit in the bitmap of its sequence's parity before its last look
+ * at the log; the waker clears the bits it takes (so each sleeper is woken
+ * once) and bumps each one's own futex word. A subscriber woken with a
+ * message wakes WAKE_FANOUT more: the publisher pays for one wake-up,
+ * whatever the number of sleepers. Those that went back to sleep after
+ * reading it wait for the next sequence, in the other bitmap: a chain
+ * never wakes them again for nothing.
  */
 static void
-wake_subscribers(shmkit_bus *b, unsigned n)
+wake_subscribers(shmkit_bus *b, uint64_t seq, unsigned n)
 {
 	uint32_t words = (b->l.max_subs + 63) / 64;
 	for (uint32_t w = 0; w < words && n > 0; w++) {
-		_Atomic uint64_t *bm = bitmap(b, w);
+		_Atomic uint64_t *bm = bitmap(b, seq, w);
 		uint64_t bits = atomic_load_explicit(bm, memory_order_seq_cst);
 		while (bits != 0 && n > 0) {
 			uint64_t bit = bits & -bits;
@@ -641,12 +652,13 @@ wake_subscribers(shmkit_bus *b, unsigned n)
 	}
 }
 
+/* After the (seq_cst) store that made @seq readable or a hole. */
 static void
-after_publish(shmkit_bus *b)
+after_publish(shmkit_bus *b, uint64_t seq)
 {
 	/* seq_cst, after the seq_cst store of the slot word: see sub_sleep(). */
 	if (atomic_load_explicit(&waitline(b)->nsleepers, memory_order_seq_cst) != 0) {
-		wake_subscribers(b, 1);
+		wake_subscribers(b, seq, 1);
 	}
 }
 
@@ -684,9 +696,12 @@ resolve_claim(shmkit_bus *b, struct b_slot *sl, uint64_t w)
 		}
 		want = W(w_seq(w), p, ST_FENCED);
 	}
-	/* Its publish (a compare-and-swap from this word) now fails. */
-	atomic_compare_exchange_strong_explicit(&sl->word, &w, want, memory_order_seq_cst,
-						memory_order_relaxed);
+	/* Its publish (a compare-and-swap from this word) now fails; those
+	 * asleep on it wake to pass the hole. */
+	if (atomic_compare_exchange_strong_explicit(&sl->word, &w, want, memory_order_seq_cst,
+						    memory_order_relaxed)) {
+		after_publish(b, w_seq(want));
+	}
 	return 1;
 }
 
@@ -960,7 +975,8 @@ shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 		 * first instant (see reusable()). */
 		atomic_store_explicit(&me->claim_ns, shmkit__monotonic_coarse_ns(),
 				      memory_order_relaxed);
-		atomic_store_explicit(&me->claim_seq, s + 1, memory_order_seq_cst);
+		/* Release: the seq_cst compare-and-swap below publishes it. */
+		atomic_store_explicit(&me->claim_seq, s + 1, memory_order_release);
 		if (!atomic_compare_exchange_strong_explicit(
 			    &sl->word, &w, W(s, (uint32_t)b->pub, ST_CLAIMED), memory_order_seq_cst,
 			    memory_order_relaxed)) {
@@ -1005,7 +1021,7 @@ shmkit_bus_publish(shmkit_bus *b, size_t len)
 	SHMKIT_CRASHPOINT("bus_after_publish");
 	uint64_t n = atomic_load_explicit(&me->published, memory_order_relaxed);
 	atomic_store_explicit(&me->published, n + 1, memory_order_relaxed);
-	after_publish(b);
+	after_publish(b, b->loan_seq);
 	return 0;
 }
 
@@ -1070,6 +1086,7 @@ shmkit_bus_subscribe(shmkit_bus *b, uint64_t history)
 	atomic_store_explicit(&s->active, 1, memory_order_seq_cst);
 	b->sub = i;
 	b->cursor = c;
+	b->cursor_shown = c;
 	b->peeked = 0;
 	b->pending_lost = 0;
 	return 0;
@@ -1108,7 +1125,7 @@ sub_sleep(shmkit_bus *b, uint64_t c, unsigned flags, const struct timespec *dead
 	uint32_t i = (uint32_t)b->sub;
 	struct b_sub *s = subent(b, i);
 	struct b_wait_line *wl = waitline(b);
-	_Atomic uint64_t *bm = bitmap(b, i / 64);
+	_Atomic uint64_t *bm = bitmap(b, c, i / 64);
 	uint64_t bit = (uint64_t)1 << (i % 64);
 	uint32_t seen = atomic_load_explicit(&s->wake, memory_order_seq_cst);
 	/* Counted, then @sleeping; undone in the reverse order: a death in
@@ -1119,19 +1136,26 @@ sub_sleep(shmkit_bus *b, uint64_t c, unsigned flags, const struct timespec *dead
 	atomic_fetch_or_explicit(bm, bit, memory_order_seq_cst);
 	int rc = 0;
 	uint64_t w = atomic_load_explicit(&slot(b, c)->word, memory_order_seq_cst);
-	/* Nothing yet, or being written: the publish wakes us either way. */
-	if (w_seq(w) < c || (w_seq(w) == c && w_st(w) == ST_CLAIMED)) {
+	/* Nothing yet, or being written: the publish wakes us either way. A
+	 * claim is looked at again every slice (its publisher may die); an
+	 * empty slot, every IDLE_SLICE_NS (a claim made and orphaned meanwhile
+	 * wakes nobody). */
+	int claimed = w_seq(w) == c && w_st(w) == ST_CLAIMED;
+	if (w_seq(w) < c || claimed) {
 		struct timespec until;
-		shmkit__ts_slice(&until, deadline, SLICE_NS);
+		shmkit__ts_slice(&until, deadline, claimed ? SLICE_NS : IDLE_SLICE_NS);
 		rc = shmkit__futex_wait(&s->wake, seen, &until);
 	}
 	atomic_fetch_and_explicit(bm, ~bit, memory_order_seq_cst);
 	atomic_store_explicit(&s->sleeping, 0, memory_order_seq_cst);
 	atomic_fetch_sub_explicit(&wl->nsleepers, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&s->wake, memory_order_acquire) != seen) {
-		/* Woken by a publisher or a peer: pass it on. */
-		if (atomic_load_explicit(&wl->nsleepers, memory_order_seq_cst) != 0) {
-			wake_subscribers(b, WAKE_FANOUT);
+	if (atomic_load_explicit(&s->wake, memory_order_acquire) != seen &&
+	    atomic_load_explicit(&wl->nsleepers, memory_order_seq_cst) != 0) {
+		/* Woken: pass it on, if there is something for the others
+		 * waiting for @c (a message or a hole). */
+		uint64_t now = atomic_load_explicit(&slot(b, c)->word, memory_order_acquire);
+		if (w_seq(now) > c || (w_seq(now) == c && w_st(now) != ST_CLAIMED)) {
+			wake_subscribers(b, c, WAKE_FANOUT);
 		}
 	}
 	if (rc == -EINTR && (flags & SHMKIT_BUS_F_INTERRUPTIBLE)) {
@@ -1145,6 +1169,7 @@ sub_sleep(shmkit_bus *b, uint64_t c, unsigned flags, const struct timespec *dead
 static void
 publish_cursor(shmkit_bus *b, struct b_sub *me, uint64_t c)
 {
+	b->cursor_shown = c;
 	atomic_store_explicit(&me->cursor, c, memory_order_seq_cst);
 	struct b_wait_line *wl = waitline(b);
 	if (atomic_load_explicit(&wl->pub_waiting, memory_order_seq_cst) != 0) {
@@ -1243,7 +1268,7 @@ shmkit_bus_peek(shmkit_bus *b, const void **data, uint64_t *lost, unsigned flags
 		/* Holes and laps moved our cursor without a release: say so
 		 * before waiting, or a reliable publisher waits for us while we
 		 * wait for it. */
-		if (atomic_load_explicit(&me->cursor, memory_order_relaxed) != c) {
+		if (b->cursor_shown != c) {
 			publish_cursor(b, me, c);
 		}
 		if (flags & SHMKIT_BUS_F_NOWAIT) {
@@ -1279,8 +1304,18 @@ shmkit_bus_release(shmkit_bus *b)
 	b->peeked = 0;
 	b->cursor = c + 1;
 	SHMKIT_CRASHPOINT("bus_before_release");
-	/* Release: reliable publishers may reuse the slot after this store. */
-	publish_cursor(b, me, c + 1);
+	/*
+	 * Release: reliable publishers may reuse the slots before the stored
+	 * cursor. It is stored every slots/8 messages (a cache line the
+	 * publishers read, and a locked store, for many), at once when a
+	 * publisher waits (its seq_cst count against our seq_cst load), and
+	 * before this subscriber waits (see shmkit_bus_peek()).
+	 */
+	uint64_t every = b->l.slots / 8 ? b->l.slots / 8 : 1;
+	if (c + 1 - b->cursor_shown >= every ||
+	    atomic_load_explicit(&waitline(b)->pub_waiting, memory_order_seq_cst) != 0) {
+		publish_cursor(b, me, c + 1);
+	}
 	uint64_t t = atomic_load_explicit(stale ? &me->lost : &me->received, memory_order_relaxed);
 	atomic_store_explicit(stale ? &me->lost : &me->received, t + 1, memory_order_relaxed);
 	return stale ? -ESTALE : 0;
