@@ -646,7 +646,16 @@ wake_subscribers(shmkit_bus *b, uint64_t seq, unsigned n)
 			}
 			struct b_sub *s = subent(b, i);
 			atomic_fetch_add_explicit(&s->wake, 1, memory_order_seq_cst);
-			shmkit__futex_wake(&s->wake, 1);
+			if (shmkit__futex_wake(&s->wake, 1) == 0) {
+				/* Nobody on the word: not asleep yet (it looks
+				 * again before it sleeps), or dead asleep: then
+				 * its count among the sleepers goes with it. */
+				uint32_t tok =
+					atomic_load_explicit(&s->token, memory_order_acquire);
+				if (tok != 0 && token_dead(tok)) {
+					forget_sleeper(b, i);
+				}
+			}
 			n--;
 		}
 	}
@@ -934,7 +943,6 @@ shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 		}
 		if (!reusable(b, w)) {
 			if (w_st(w) == ST_CLAIMED) {
-				/* A claim of the previous lap still out. */
 				/* A claim of the previous lap still out: its
 				 * publisher is usually preempted; wait for it, up
 				 * to the fencing bound (a dead one at once). */
@@ -1072,11 +1080,6 @@ shmkit_bus_subscribe(shmkit_bus *b, uint64_t history)
 	uint64_t c = claim - back;
 	if (c < b->l.slots) {
 		c = b->l.slots; /* nothing before the first sequence */
-	}
-	if (reliable(b)) {
-		/* Not behind what publishers may already overwrite. */
-		uint64_t m = atomic_load_explicit(&publine(b)->min_cache, memory_order_acquire);
-		c = c < m && m <= claim ? m : c;
 	}
 	atomic_store_explicit(&s->cursor, c, memory_order_relaxed);
 	atomic_store_explicit(&s->lost, 0, memory_order_relaxed);
@@ -1236,7 +1239,9 @@ shmkit_bus_peek(shmkit_bus *b, const void **data, uint64_t *lost, unsigned flags
 			 * in the log is lost. */
 			uint64_t claim =
 				atomic_load_explicit(&publine(b)->claim, memory_order_acquire);
-			uint64_t oldest = claim - b->l.slots + 1;
+			/* Slots of sequences from claim - slots on are not
+			 * claimed again yet: the oldest still there. */
+			uint64_t oldest = claim - b->l.slots;
 			if (oldest <= c || claim < c) {
 				oldest = ws - b->l.slots + 1 > c ? ws - b->l.slots + 1 : c + 1;
 			}
@@ -1394,9 +1399,9 @@ shmkit_bus_stat(shmkit_bus *b, shmkit_bus_info *info)
 				info->dead_subscribers++;
 			} else {
 				info->subscribers++;
+				info->sleeping += atomic_load_explicit(&s->sleeping,
+								       memory_order_relaxed) != 0;
 			}
-			info->sleeping +=
-				atomic_load_explicit(&s->sleeping, memory_order_relaxed) != 0;
 		}
 	}
 	return 0;
@@ -1423,7 +1428,8 @@ shmkit_bus_subscribers(shmkit_bus *b, shmkit_bus_sub_info *out, size_t n)
 			o->index = i;
 			o->alive = token_dead(tok) ? 0 : 1;
 			o->pid = shmkit__token_pid(tok, &pid) == 0 ? (int32_t)pid : -1;
-			o->sleeping = atomic_load_explicit(&s->sleeping, memory_order_relaxed);
+			o->sleeping = o->alive &&
+				      atomic_load_explicit(&s->sleeping, memory_order_relaxed);
 			uint64_t c = atomic_load_explicit(&s->cursor, memory_order_acquire);
 			o->lag = c <= claim ? claim - c : 0;
 			o->lost = atomic_load_explicit(&s->lost, memory_order_relaxed);

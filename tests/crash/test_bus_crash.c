@@ -253,11 +253,14 @@ TEST_TIMEOUT(publishers_killed, 600)
 		pubs[role] = start_pub(bus, lspec, role, point);
 		if (point != NULL) {
 			int64_t t = th_now_ms() + 100;
-			while (th_now_ms() < t &&
-			       waitpid(pubs[role], &status, WNOHANG) != pubs[role]) {
-				usleep(500);
+			int reaped = 0;
+			while (!reaped && th_now_ms() < t) {
+				reaped = waitpid(pubs[role], &status, WNOHANG) == pubs[role];
+				if (!reaped) {
+					usleep(500);
+				}
 			}
-			if (th_now_ms() < t) {
+			if (reaped) {
 				ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 				done++;
 				at_point[which]++;
