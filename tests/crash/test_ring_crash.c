@@ -285,10 +285,14 @@ run(uint64_t cap, unsigned kills)
 			/* If it has not died there within 100 ms, it runs on as
 			 * the normal replacement (the point may not come). */
 			int64_t until = th_now_ms() + 100;
-			while (th_now_ms() < until && !ended(pids[role], &status)) {
-				usleep(500);
+			int reaped = 0;
+			while (!reaped && th_now_ms() < until) {
+				reaped = ended(pids[role], &status);
+				if (!reaped) {
+					usleep(500);
+				}
 			}
-			if (th_now_ms() >= until) {
+			if (!reaped) {
 				continue;
 			}
 			ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
