@@ -44,7 +44,7 @@ usage(void)
 	      "  SPEC     the canonical spec that reaches the segment\n"
 	      "  BACKEND  posix, sysv or memfd\n"
 	      "  KIND     the shmkit object kind (\"segment\", \"semset\", \"queue\",\n"
-	      "           \"ring\", or a number), \"-\" if foreign\n"
+	      "           \"ring\", \"bus\", or a number), \"-\" if foreign\n"
 	      "  SIZE     bytes of the whole object\n"
 	      "  MODE     permission bits\n"
 	      "  OWNER    owner's user name (or uid)\n"
@@ -54,7 +54,8 @@ usage(void)
 	      "           or what is wrong with the header: bad-header, bad-version,\n"
 	      "           unreadable; \",removed\" for a System V segment marked for\n"
 	      "           removal that is still attached\n"
-	      "  DETAIL   for a semset, a queue or a ring, what it holds (see shmkit(1))\n"
+	      "  DETAIL   for a semset, a queue, a ring or a bus, what it holds (see\n"
+	      "           shmkit(1))\n"
 	      "\n"
 	      "Exit status: 0 success, 1 failure, 2 usage error.\n",
 	      stdout);
@@ -129,7 +130,7 @@ print_table(const struct listing *l)
 	for (i = 0; rc == 0 && i < l->n; i++) {
 		const shmkit_segment_info *in = &l->items[i];
 		char kind[32], size[32], mode[16], owner[256], cpid[48];
-		char nattch[32], state[64], detail[128];
+		char nattch[32], state[64], detail[192];
 		const char *row[10];
 
 		snprintf(size, sizeof(size), "%" PRIu64, in->size);
@@ -166,6 +167,9 @@ print_table(const struct listing *l)
 			row[9] = detail;
 		} else if (in->is_shmkit && in->kind == SHMKIT_KIND_RING &&
 			   cli_ring_summary(in, detail, sizeof(detail)) == 0) {
+			row[9] = detail;
+		} else if (in->is_shmkit && in->kind == SHMKIT_KIND_BUS &&
+			   cli_bus_summary(in, detail, sizeof(detail)) == 0) {
 			row[9] = detail;
 		} else {
 			row[9] = "";

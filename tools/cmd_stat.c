@@ -36,8 +36,8 @@ usage(void)
 	      "\n"
 	      "Values a backend does not know are shown as '-'. Sizes, owners, pids and\n"
 	      "times are followed by a readable form in parentheses.\n"
-	      "A semaphore set, a queue or a ring is followed by what it holds\n"
-	      "(semset_*, queue_* or ring_* keys; see shmkit(1)).\n"
+	      "A semaphore set, a queue, a ring or a bus is followed by what it holds\n"
+	      "(semset_*, queue_*, ring_* or bus_* keys; see shmkit(1)).\n"
 	      "\n"
 	      "Options:\n"
 	      "      --json   print one JSON object with every field instead\n"
@@ -258,6 +258,8 @@ cmd_stat(int argc, char **argv)
 			rc = cli_queue_print(&info, 1);
 		} else if (info.is_shmkit && info.kind == SHMKIT_KIND_RING) {
 			rc = cli_ring_print(&info, 1);
+		} else if (info.is_shmkit && info.kind == SHMKIT_KIND_BUS) {
+			rc = cli_bus_print(&info, 1);
 		}
 		fputs("\n}\n", stdout);
 	} else {
@@ -268,6 +270,8 @@ cmd_stat(int argc, char **argv)
 			rc = cli_queue_print(&info, 0);
 		} else if (info.is_shmkit && info.kind == SHMKIT_KIND_RING) {
 			rc = cli_ring_print(&info, 0);
+		} else if (info.is_shmkit && info.kind == SHMKIT_KIND_BUS) {
+			rc = cli_bus_print(&info, 0);
 		}
 	}
 	if (rc < 0) {

@@ -22,6 +22,8 @@ static const struct command commands[] = {
 	{"recv", cmd_recv, "receive typed messages from a queue, as msgrcv selects"},
 	{"pipe-in", cmd_pipe_in, "copy standard input into a byte ring (a shared-memory pipe)"},
 	{"pipe-out", cmd_pipe_out, "copy a byte ring to standard output, then remove it"},
+	{"pub", cmd_pub, "publish messages to a topic on a bus (created if absent)"},
+	{"sub", cmd_sub, "subscribe to a topic on a bus and print its messages"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

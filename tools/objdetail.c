@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* What ls and stat show inside objects of a known kind (semaphore sets, queues, rings). */
+/* What ls and stat show inside objects of a known kind (semaphore sets, queues, rings, buses). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +22,8 @@ cli_kind_name(uint32_t kind)
 		return "queue";
 	case SHMKIT_KIND_RING:
 		return "ring";
+	case SHMKIT_KIND_BUS:
+		return "bus";
 	default:
 		return NULL;
 	}
@@ -327,5 +329,134 @@ cli_ring_print(const shmkit_segment_info *info, int json)
 	       ring_end_long(ri.consumer_pid, ri.consumer_alive, a, sizeof(a)));
 	printf("ring_sleeping: producer %s, consumer %s\n", ri.producer_sleeping ? "yes" : "no",
 	       ri.consumer_sleeping ? "yes" : "no");
+	return 0;
+}
+
+/* A bus's policy, by its flags. */
+static const char *
+bus_policy(const shmkit_bus_info *bi)
+{
+	return bi->flags & SHMKIT_BUS_RELIABLE ? "reliable" : "lossy";
+}
+
+/*
+ * Open a bus (which neither publishes nor subscribes: nothing in it
+ * changes) and take its stat and, when @subs is not NULL, its subscribers:
+ * *@subs (to free) and their number in *@nsubs.
+ */
+static int
+bus_stat(const shmkit_segment_info *info, shmkit_bus_info *bi, shmkit_bus_sub_info **subs,
+	 size_t *nsubs)
+{
+	shmkit_bus *b = NULL;
+	int rc;
+
+	if (!info->is_shmkit || info->kind != SHMKIT_KIND_BUS) {
+		return -EINVAL;
+	}
+	rc = shmkit_bus_open(&b, info->spec);
+	if (rc == 0) {
+		rc = shmkit_bus_stat(b, bi);
+	}
+	if (rc == 0 && subs != NULL) {
+		/* Room for all it may have: none is left out if some join
+		 * meanwhile. */
+		size_t cap = bi->max_subscribers ? bi->max_subscribers : 1;
+
+		*subs = calloc(cap, sizeof(**subs));
+		rc = *subs == NULL ? -ENOMEM : shmkit_bus_subscribers(b, *subs, cap);
+		if (rc >= 0) {
+			*nsubs = (size_t)rc < cap ? (size_t)rc : cap;
+			rc = 0;
+		} else {
+			free(*subs);
+			*subs = NULL;
+		}
+	}
+	shmkit_bus_close(b);
+	return rc;
+}
+
+int
+cli_bus_summary(const shmkit_segment_info *info, char *buf, size_t len)
+{
+	shmkit_bus_info bi;
+	int rc = bus_stat(info, &bi, NULL, NULL);
+
+	if (rc != 0) {
+		return rc;
+	}
+	snprintf(buf, len,
+		 "%s slots=%u max-size=%" PRIu64 " published=%" PRIu64
+		 " pubs=%u subs=%u sleeping=%u dead-pubs=%u dead-subs=%u",
+		 bus_policy(&bi), (unsigned)bi.slots, bi.max_msg_size, bi.published,
+		 (unsigned)bi.publishers, (unsigned)bi.subscribers, (unsigned)bi.sleeping,
+		 (unsigned)bi.dead_publishers, (unsigned)bi.dead_subscribers);
+	return 0;
+}
+
+int
+cli_bus_print(const shmkit_segment_info *info, int json)
+{
+	shmkit_bus_info bi;
+	shmkit_bus_sub_info *subs = NULL;
+	size_t nsubs = 0;
+	int rc = bus_stat(info, &bi, &subs, &nsubs);
+
+	if (rc != 0) {
+		return rc;
+	}
+	if (json) {
+		printf(",\n  \"bus\": {\"policy\": \"%s\", \"flags\": %u, \"slots\": %u, "
+		       "\"max_msg_size\": %" PRIu64 ", \"max_subscribers\": %u, "
+		       "\"max_publishers\": %u, \"published\": %" PRIu64 ", "
+		       "\"publishers\": %u, \"dead_publishers\": %u, \"subscribers\": %u, "
+		       "\"dead_subscribers\": %u, \"sleeping\": %u, \"subs\": [",
+		       bus_policy(&bi), (unsigned)bi.flags, (unsigned)bi.slots, bi.max_msg_size,
+		       (unsigned)bi.max_subscribers, (unsigned)bi.max_publishers, bi.published,
+		       (unsigned)bi.publishers, (unsigned)bi.dead_publishers,
+		       (unsigned)bi.subscribers, (unsigned)bi.dead_subscribers,
+		       (unsigned)bi.sleeping);
+	} else {
+		printf("bus_policy: %s\n", bus_policy(&bi));
+		printf("bus_slots: %u\n", (unsigned)bi.slots);
+		printf("bus_max_msg_size: %" PRIu64 "\n", bi.max_msg_size);
+		printf("bus_max_subscribers: %u\n", (unsigned)bi.max_subscribers);
+		printf("bus_max_publishers: %u\n", (unsigned)bi.max_publishers);
+		printf("bus_published: %" PRIu64 "\n", bi.published);
+		printf("bus_publishers: %u live, %u dead\n", (unsigned)bi.publishers,
+		       (unsigned)bi.dead_publishers);
+		printf("bus_subscribers: %u live, %u dead\n", (unsigned)bi.subscribers,
+		       (unsigned)bi.dead_subscribers);
+		printf("bus_sleeping: %u\n", (unsigned)bi.sleeping);
+		printf("bus_subs: INDEX PID STATE LAG LOST RECEIVED SLEEPING\n");
+	}
+	for (size_t i = 0; i < nsubs; i++) {
+		const shmkit_bus_sub_info *si = &subs[i];
+
+		if (json) {
+			printf("%s{\"index\": %u, \"pid\": %d, \"alive\": %s, \"state\": \"%s\", "
+			       "\"lag\": %" PRIu64 ", \"lost\": %" PRIu64 ", \"received\": %" PRIu64
+			       ", \"sleeping\": %s}",
+			       i ? ", " : "", (unsigned)si->index, (int)si->pid,
+			       si->alive ? "true" : "false", si->alive ? "alive" : "dead", si->lag,
+			       si->lost, si->received, si->sleeping ? "true" : "false");
+		} else {
+			char pid[16];
+
+			if (si->pid < 0) {
+				snprintf(pid, sizeof(pid), "?");
+			} else {
+				snprintf(pid, sizeof(pid), "%d", (int)si->pid);
+			}
+			printf("  %u %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %s\n",
+			       (unsigned)si->index, pid, si->alive ? "alive" : "dead", si->lag,
+			       si->lost, si->received, si->sleeping ? "yes" : "no");
+		}
+	}
+	if (json) {
+		printf("]}");
+	}
+	free(subs);
 	return 0;
 }

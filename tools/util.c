@@ -269,11 +269,12 @@ cli_printable(const char *s, char *buf, size_t len)
 }
 
 /*
- * Length of the valid UTF-8 sequence at @p (1..4), or 0 if it is not one.
- * Overlong forms, surrogates and code points over U+10FFFF are invalid.
+ * Length of the valid UTF-8 sequence at @p (1..4) within @avail bytes, or 0
+ * if it is not one. Overlong forms, surrogates and code points over
+ * U+10FFFF are invalid.
  */
 static size_t
-utf8_seq_len(const unsigned char *p)
+utf8_seq_len(const unsigned char *p, size_t avail)
 {
 	uint32_t cp;
 	size_t n, i;
@@ -292,8 +293,11 @@ utf8_seq_len(const unsigned char *p)
 	} else {
 		return 0;
 	}
+	/* Cut short by the end of the bytes: never read past it. */
+	if (n > avail) {
+		return 0;
+	}
 	for (i = 1; i < n; i++) {
-		/* A NUL terminator fails this test, so we never read past it. */
 		if ((p[i] & 0xc0) != 0x80) {
 			return 0;
 		}
@@ -333,10 +337,17 @@ json_escape(unsigned char c)
 void
 cli_json_string(FILE *f, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	cli_json_bytes(f, s, strlen(s));
+}
+
+void
+cli_json_bytes(FILE *f, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	const unsigned char *end = p + len;
 
 	fputc('"', f);
-	while (*p != '\0') {
+	while (p < end) {
 		const char *esc;
 		size_t n;
 
@@ -351,7 +362,7 @@ cli_json_string(FILE *f, const char *s)
 			p++;
 			continue;
 		}
-		n = utf8_seq_len(p);
+		n = utf8_seq_len(p, (size_t)(end - p));
 		if (n == 0) {
 			fputs("\\ufffd", f);
 			p++;

@@ -28,6 +28,8 @@ int cmd_send(int argc, char **argv);
 int cmd_recv(int argc, char **argv);
 int cmd_pipe_in(int argc, char **argv);
 int cmd_pipe_out(int argc, char **argv);
+int cmd_pub(int argc, char **argv);
+int cmd_sub(int argc, char **argv);
 
 /*
  * Print "shmkit CMD: MESSAGE" as one line on stderr. Control characters in
@@ -85,6 +87,9 @@ const char *cli_printable(const char *s, char *buf, size_t len);
  */
 void cli_json_string(FILE *f, const char *s);
 
+/* The same for @len bytes that may hold NULs (escaped as \u0000). */
+void cli_json_bytes(FILE *f, const void *data, size_t len);
+
 /*
  * Write @info as one JSON object with every field of shmkit_segment_info,
  * plus a few decoded ones (backend and state names, mode in octal, owner
@@ -102,7 +107,8 @@ const char *cli_state_label(const shmkit_segment_info *info);
 /* cli_json_info() without the closing brace, for callers that add keys. */
 void cli_json_info_fields(FILE *f, const shmkit_segment_info *info, int indent);
 
-/* "segment", "semset", "queue", "ring", or NULL for a kind this tool does not know. */
+/* "segment", "semset", "queue", "ring", "bus", or NULL for a kind this tool
+ * does not know. */
 const char *cli_kind_name(uint32_t kind);
 
 /* One line about a semaphore set for ls; 0 or a negative errno. */
@@ -119,6 +125,11 @@ int cli_queue_print(const shmkit_segment_info *info, int json);
 /* The same for a ring: mode, bytes used, its two ends, end of stream. */
 int cli_ring_summary(const shmkit_segment_info *info, char *buf, size_t len);
 int cli_ring_print(const shmkit_segment_info *info, int json);
+
+/* The same for a bus: policy, slots, messages published, publishers and
+ * subscribers, and (stat) one line per subscriber. */
+int cli_bus_summary(const shmkit_segment_info *info, char *buf, size_t len);
+int cli_bus_print(const shmkit_segment_info *info, int json);
 
 /* A small text table: left- or right-aligned columns, two spaces apart. */
 struct cli_table {

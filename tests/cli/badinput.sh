@@ -78,6 +78,16 @@ for s in "posix:" "posix:.." "sysv:zzz" "bogus:x" "sysv:id=abc" "memfd:" \
 	failure "$SHMKIT" stat "$s"
 done
 
+# pub, sub: usage errors create nothing.
+usage_error "$SHMKIT" pub
+usage_error "$SHMKIT" sub
+usage_error "$SHMKIT" pub "" x
+usage_error "$SHMKIT" pub "$spec" x --rate 0
+usage_error "$SHMKIT" pub "$spec" x --slots 3
+usage_error "$SHMKIT" sub "$spec" --format xml
+usage_error "$SHMKIT" sub "$spec" --timeout -1
+failure "$SHMKIT" stat "$spec"
+
 # rm.
 usage_error "$SHMKIT" rm
 usage_error "$SHMKIT" rm -f

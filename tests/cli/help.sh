@@ -6,7 +6,7 @@ set -eu
 
 expect 0 "$SHMKIT" --help
 out_has '^Usage: shmkit'
-for c in create ls stat rm pipe-in pipe-out; do
+for c in create ls stat rm pipe-in pipe-out pub sub; do
 	out_has "^  $c "
 done
 
@@ -16,7 +16,7 @@ out_has '^Usage: shmkit'
 expect 0 "$SHMKIT" --version
 out_has '^shmkit [0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]* (shared-memory layout [0-9][0-9]*)$'
 
-for c in create ls stat rm pipe-in pipe-out; do
+for c in create ls stat rm pipe-in pipe-out pub sub; do
 	expect 0 "$SHMKIT" "$c" --help
 	out_has "^Usage: shmkit $c"
 	[ ! -s "$TMP/err" ] || fail "$c --help wrote to stderr"
