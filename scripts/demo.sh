@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The main job: build everything, show two processes talking through a shmkit
 # segment, then the benchmark harness's quick tables: the physical floors and
-# the kernel's IPC mechanisms and shmkit's message queue, the queue against
-# the kernel's queues, then shmkit's mutex and semaphores next to what they
-# replace (about a minute).
+# the kernel's IPC mechanisms and shmkit's ring and message queue, the bus
+# next to its floors, the queue against the kernel's queues, then shmkit's
+# mutex and semaphores next to what they replace (a few minutes).
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh make
@@ -19,8 +19,12 @@ build/bin/segment_client "$spec"
 wait "$server"
 
 echo
-echo "== shmkit-bench --quick (floors, kernel mechanisms, and shmkit's message queue)"
+echo "== shmkit-bench --quick (floors, kernel mechanisms, shmkit's ring and message queue)"
 build/bin/shmkit-bench --quick
+
+echo
+echo "== shmkit-bench-bus --quick (publish/subscribe: round trips, fan-out to 256 subscribers, throughput)"
+build/bin/shmkit-bench-bus --quick
 
 echo
 echo "== shmkit-bench-queue --quick (the message queue against System V and POSIX queues)"
