@@ -16,6 +16,7 @@
 #include "internal/crashpoint.h"
 #include "internal/futex.h"
 #include "internal/platform.h"
+#include "internal/ready.h"
 #include "internal/registry.h"
 
 /*
@@ -54,6 +55,8 @@
 #define SLOT_HDR  16u
 #define LINE      64u
 #define MAX_TOTAL ((uint64_t)1 << 40)
+/* How long an opener waits for a creator to finish. */
+#define READY_WAIT_NS 2000000000
 
 #define SPIN_NS       20000
 #define SLICE_NS      100000000
@@ -146,26 +149,11 @@ struct shmkit_bus {
 	uint64_t cursor_shown; /* the cursor as last stored in the entry */
 };
 
-static _Atomic uint32_t fork_epoch;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void
-on_fork_child(void)
-{
-	atomic_fetch_add_explicit(&fork_epoch, 1, memory_order_relaxed);
-}
-
-static void
-fork_hook(void)
-{
-	(void)pthread_atfork(NULL, NULL, on_fork_child);
-}
-
 /* Roles held by this handle are valid in this process (not a fork copy). */
 static int
 mine(const shmkit_bus *b)
 {
-	return b->epoch == atomic_load_explicit(&fork_epoch, memory_order_relaxed);
+	return b->epoch == shmkit__fork_epoch();
 }
 
 static uint64_t
@@ -190,13 +178,6 @@ static uint32_t
 w_st(uint64_t w)
 {
 	return (uint32_t)w & 3u;
-}
-
-static int
-token_dead(uint32_t token)
-{
-	int alive = shmkit__token_alive(token);
-	return alive == 0 || alive == -EINVAL;
 }
 
 static uint64_t
@@ -373,12 +354,11 @@ handle_new(shmkit_segment *seg)
 	if (b == NULL) {
 		return NULL;
 	}
-	pthread_once(&fork_once, fork_hook);
 	b->seg = seg;
 	b->base = shmkit_segment_data(seg);
 	b->pub = -1;
 	b->sub = -1;
-	b->epoch = atomic_load_explicit(&fork_epoch, memory_order_relaxed);
+	b->epoch = shmkit__fork_epoch();
 	return b;
 }
 
@@ -456,13 +436,10 @@ shmkit_bus_open(shmkit_bus **out, const char *spec)
 		return -ENOMEM;
 	}
 	rc = shmkit_segment_size(seg) < sizeof(struct b_meta) ? -EBADMSG : 0;
-	for (int i = 0; rc == 0; i++) {
-		uint32_t v = atomic_load_explicit(&meta(b)->ready, memory_order_acquire);
-		if (v == B_MAGIC) {
-			break;
-		}
-		rc = v != 0 ? -EBADMSG : i == 2000 ? -ETIMEDOUT : 0;
-		usleep(1000);
+	if (rc == 0) {
+		/* Bounded: a creator that died before it was done gives
+		 * -EOWNERDEAD. */
+		rc = shmkit__wait_inner_ready(&meta(b)->ready, B_MAGIC, seg, READY_WAIT_NS);
 	}
 	if (rc == 0) {
 		struct b_meta mc;
@@ -567,7 +544,7 @@ fork_reset(shmkit_bus *b)
 		b->sub = -1;
 		b->loaned = 0;
 		b->peeked = 0;
-		b->epoch = atomic_load_explicit(&fork_epoch, memory_order_relaxed);
+		b->epoch = shmkit__fork_epoch();
 	}
 }
 
@@ -598,7 +575,7 @@ take_entry(shmkit_bus *b, int subs, uint32_t tok)
 			_Atomic uint32_t *t = subs ? &subent(b, i)->token : &pubent(b, i)->token;
 			uint32_t cur = atomic_load_explicit(t, memory_order_acquire);
 			/* First pass: free entries; second: dead holders'. */
-			if (pass == 0 ? cur != 0 : cur == 0 || !token_dead(cur)) {
+			if (pass == 0 ? cur != 0 : cur == 0 || !shmkit__token_dead(cur)) {
 				continue;
 			}
 			if (atomic_compare_exchange_strong_explicit(
@@ -652,7 +629,7 @@ wake_subscribers(shmkit_bus *b, uint64_t seq, unsigned n)
 				 * its count among the sleepers goes with it. */
 				uint32_t tok =
 					atomic_load_explicit(&s->token, memory_order_acquire);
-				if (tok != 0 && token_dead(tok)) {
+				if (tok != 0 && shmkit__token_dead(tok)) {
 					forget_sleeper(b, i);
 				}
 			}
@@ -696,7 +673,7 @@ resolve_claim(shmkit_bus *b, struct b_slot *sl, uint64_t w)
 	uint32_t tok = atomic_load_explicit(&pe->token, memory_order_acquire);
 	uint64_t held = atomic_load_explicit(&pe->claim_seq, memory_order_acquire);
 	uint64_t want;
-	if (tok == 0 || held != w_seq(w) + 1 || token_dead(tok)) {
+	if (tok == 0 || held != w_seq(w) + 1 || shmkit__token_dead(tok)) {
 		want = W(w_seq(w), p, ST_SKIPPED);
 	} else {
 		int64_t since = atomic_load_explicit(&pe->claim_ns, memory_order_relaxed);
@@ -746,7 +723,8 @@ reusable(shmkit_bus *b, uint64_t w)
 	uint32_t tok = atomic_load_explicit(&pe->token, memory_order_acquire);
 	uint64_t held = atomic_load_explicit(&pe->claim_seq, memory_order_acquire);
 	return tok == 0 || held == 0 ||
-	       ((held - 1) & (b->l.slots - 1)) != (w_seq(w) & (b->l.slots - 1)) || token_dead(tok);
+	       ((held - 1) & (b->l.slots - 1)) != (w_seq(w) & (b->l.slots - 1)) ||
+	       shmkit__token_dead(tok);
 }
 
 /* Reliable: the lowest cursor of the live subscribers (removing dead ones). */
@@ -767,7 +745,7 @@ min_cursor(shmkit_bus *b, uint64_t claim)
 			continue;
 		}
 		if (c < min) {
-			if (claim - c >= b->l.slots && token_dead(tok)) {
+			if (claim - c >= b->l.slots && shmkit__token_dead(tok)) {
 				/* Dead and in the way: removed (with its count
 				 * among the sleepers, if it died asleep). */
 				atomic_store_explicit(&s->active, 0, memory_order_relaxed);
@@ -1384,7 +1362,7 @@ shmkit_bus_stat(shmkit_bus *b, shmkit_bus_info *info)
 	for (uint32_t i = 0; i < b->l.max_pubs; i++) {
 		uint32_t tok = atomic_load_explicit(&pubent(b, i)->token, memory_order_acquire);
 		if (tok != 0) {
-			if (token_dead(tok)) {
+			if (shmkit__token_dead(tok)) {
 				info->dead_publishers++;
 			} else {
 				info->publishers++;
@@ -1395,7 +1373,7 @@ shmkit_bus_stat(shmkit_bus *b, shmkit_bus_info *info)
 		struct b_sub *s = subent(b, i);
 		uint32_t tok = atomic_load_explicit(&s->token, memory_order_acquire);
 		if (tok != 0) {
-			if (token_dead(tok)) {
+			if (shmkit__token_dead(tok)) {
 				info->dead_subscribers++;
 			} else {
 				info->subscribers++;
@@ -1426,7 +1404,7 @@ shmkit_bus_subscribers(shmkit_bus *b, shmkit_bus_sub_info *out, size_t n)
 			pid_t pid;
 			memset(o, 0, sizeof(*o));
 			o->index = i;
-			o->alive = token_dead(tok) ? 0 : 1;
+			o->alive = shmkit__token_dead(tok) ? 0 : 1;
 			o->pid = shmkit__token_pid(tok, &pid) == 0 ? (int32_t)pid : -1;
 			o->sleeping = o->alive &&
 				      atomic_load_explicit(&s->sleeping, memory_order_relaxed);

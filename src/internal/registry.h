@@ -3,6 +3,7 @@
 #ifndef SHMKIT_INTERNAL_REGISTRY_H
 #define SHMKIT_INTERNAL_REGISTRY_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -61,5 +62,29 @@ int shmkit__token_alive(uint32_t token);
 /* The pid (as seen in the registering process's namespace) and start time
  * recorded for @token, for display only; -ESRCH if the slot moved on. */
 int shmkit__token_pid(uint32_t token, pid_t *pid);
+
+/* Is @token's holder gone? A token that names no slot (-EINVAL: garbage
+ * read from shared memory) counts as gone; an error of the check does not
+ * (the holder is assumed alive). */
+static inline int
+shmkit__token_dead(uint32_t token)
+{
+	int alive = shmkit__token_alive(token);
+	return alive == 0 || alive == -EINVAL;
+}
+
+/*
+ * Bumped in the child at every fork() once the registry is in use (anyone
+ * holding a token uses it). An object handle records the epoch in which it
+ * took a role: in another epoch it is a copy made by fork(), and the role
+ * is the parent's. One relaxed load, where getpid() would be a system call.
+ */
+extern _Atomic uint32_t shmkit__fork_epoch_v;
+
+static inline uint32_t
+shmkit__fork_epoch(void)
+{
+	return atomic_load_explicit(&shmkit__fork_epoch_v, memory_order_relaxed);
+}
 
 #endif

@@ -1019,13 +1019,6 @@ q_unlock(shmkit_queue *q)
 
 /* Is the thread behind @token known to be gone? A malformed token (a
  * peer's garbage) counts as gone; a failed check does not. */
-static int
-token_dead(uint32_t token)
-{
-	int alive = shmkit__token_alive(token);
-	return alive == 0 || alive == -EINVAL;
-}
-
 static int64_t
 now_sec(void)
 {
@@ -1187,7 +1180,7 @@ waiter_count(shmkit_queue *q, uint32_t *senders, uint32_t *receivers)
 		if (v == 0) {
 			continue;
 		}
-		if (token_dead(v & SHMKIT_TOKEN_MASK)) {
+		if (shmkit__token_dead(v & SHMKIT_TOKEN_MASK)) {
 			atomic_compare_exchange_strong_explicit(
 				wtab(q, i), &v, 0, memory_order_relaxed, memory_order_relaxed);
 			continue;
@@ -1371,7 +1364,7 @@ sweep(shmkit_queue *q)
 			repair = 1; /* the counters disagree: rebuilt below */
 			counted = 0;
 		}
-		if (token_dead(d.owner)) {
+		if (shmkit__token_dead(d.owner)) {
 			desc_free(q, i, &d, counted);
 			freed++;
 		} else if (d.state == D_CLAIMED && d.claim_ns < now - FENCE_NS) {
@@ -2501,7 +2494,7 @@ shmkit__queue_stat(shmkit_queue *q, shmkit_queue_info *info, int check)
 		struct q_desc d;
 		rc = desc_read(q, i, &d);
 		if (rc == 0 && (d.state == D_CLAIMED || d.state == D_FENCED) &&
-		    token_dead(d.owner)) {
+		    shmkit__token_dead(d.owner)) {
 			info->dead_claims++;
 		}
 	}

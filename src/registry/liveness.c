@@ -112,9 +112,12 @@ thread_exit(void *unused)
 /* The child holds none of our locks: it starts with no tokens, and with a
  * descriptor of its own, opened when it first needs one (closing the
  * inherited copy drops nothing, as the child holds no locks). */
+_Atomic uint32_t shmkit__fork_epoch_v;
+
 static void
 after_fork_child(void)
 {
+	atomic_fetch_add_explicit(&shmkit__fork_epoch_v, 1, memory_order_relaxed);
 	if (table_fd >= 0) {
 		close(table_fd);
 		table_fd = -1;

@@ -20,6 +20,7 @@
 #include "internal/futex.h"
 #include "internal/header.h"
 #include "internal/platform.h"
+#include "internal/ready.h"
 #include "internal/registry.h"
 
 /*
@@ -45,6 +46,8 @@
 #define TAG_PAD  0x705a0000u
 #define MIN_CAP  ((uint64_t)4096)
 #define MAX_CAP  ((uint64_t)1 << 32) /* record lengths are 32-bit */
+/* How long an opener waits for a creator to finish. */
+#define READY_WAIT_NS 2000000000
 
 /* Where the ring bytes start in the segment's data area: one page into the
  * mapping, so large copies are page aligned. */
@@ -132,7 +135,7 @@ struct shmkit_ring {
 	uint32_t flags;
 	int role;
 	uint32_t token;
-	uint32_t epoch; /* fork_epoch when the role was attached */
+	uint32_t epoch; /* shmkit__fork_epoch() when the role was attached */
 	int wait;
 	/* Producer. */
 	uint64_t head;      /* past the last commit (published or not) */
@@ -151,32 +154,11 @@ struct shmkit_ring {
 	int tx;
 };
 
-/*
- * Bumped in the child at every fork(): a handle copied into a child holds
- * no role there (its role is the parent's) until the child attaches. One
- * relaxed load per call, where getpid() would be a system call.
- */
-static _Atomic uint32_t fork_epoch;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void
-on_fork_child(void)
-{
-	atomic_fetch_add_explicit(&fork_epoch, 1, memory_order_relaxed);
-}
-
-static void
-fork_hook(void)
-{
-	(void)pthread_atfork(NULL, NULL, on_fork_child);
-}
-
 /* Does the handle hold @role in this process? */
 static int
 holds(const shmkit_ring *r, int role)
 {
-	return r->role == role &&
-	       r->epoch == atomic_load_explicit(&fork_epoch, memory_order_relaxed);
+	return r->role == role && r->epoch == shmkit__fork_epoch();
 }
 
 static int
@@ -197,13 +179,6 @@ tag_at(uint32_t kind, uint64_t pos)
 	/* Binds a record to its position: a record left from an earlier lap,
 	 * or bytes that were never a record, do not pass. */
 	return kind ^ (uint32_t)(pos >> 3);
-}
-
-static int
-token_dead(uint32_t token)
-{
-	int alive = shmkit__token_alive(token);
-	return alive == 0 || alive == -EINVAL;
 }
 
 SHMKIT_API void
@@ -297,7 +272,6 @@ shmkit_ring_attach(shmkit_ring *r, int role)
 	if (r == NULL || (role != SHMKIT_RING_PRODUCER && role != SHMKIT_RING_CONSUMER)) {
 		return -EINVAL;
 	}
-	pthread_once(&fork_once, fork_hook);
 	if (r->role != SHMKIT_RING_NONE) {
 		if (holds(r, r->role)) {
 			return -EINVAL;
@@ -323,7 +297,7 @@ shmkit_ring_attach(shmkit_ring *r, int role)
 		if (round == 16) {
 			return -EBUSY; /* others keep taking it */
 		}
-		if (cur != 0 && (cur == tok || !token_dead(cur))) {
+		if (cur != 0 && (cur == tok || !shmkit__token_dead(cur))) {
 			return -EBUSY;
 		}
 		/* Acquire: what the previous holder published is ours to see. */
@@ -340,7 +314,7 @@ shmkit_ring_attach(shmkit_ring *r, int role)
 	}
 	r->role = role;
 	r->token = tok;
-	r->epoch = atomic_load_explicit(&fork_epoch, memory_order_relaxed);
+	r->epoch = shmkit__fork_epoch();
 	/* A dead holder's wishes to be woken and its socket's name are
 	 * stale (the name may be another process's by now). */
 	int me = role == SHMKIT_RING_PRODUCER ? 0 : 1;
@@ -463,18 +437,10 @@ wait_ready(shmkit_ring *r)
 	if (shmkit_segment_size(r->seg) < DATA_OFF) {
 		return -EBADMSG;
 	}
-	for (int i = 0;; i++) {
-		uint32_t v = atomic_load_explicit(&r->s->meta.ready, memory_order_acquire);
-		if (v == R_MAGIC) {
-			break;
-		}
-		if (v != 0) {
-			return -EBADMSG;
-		}
-		if (i == 2000) {
-			return -ETIMEDOUT; /* a creator that died between the two steps */
-		}
-		usleep(1000);
+	/* Bounded: a creator that died before it was done gives -EOWNERDEAD. */
+	int rc = shmkit__wait_inner_ready(&r->s->meta.ready, R_MAGIC, r->seg, READY_WAIT_NS);
+	if (rc != 0) {
+		return rc;
 	}
 	struct r_meta mc;
 	memcpy(&mc, &r->s->meta, sizeof(mc));
@@ -679,7 +645,7 @@ peer_check(shmkit_ring *r)
 	int peer = r->role == SHMKIT_RING_PRODUCER ? SHMKIT_RING_CONSUMER : SHMKIT_RING_PRODUCER;
 	_Atomic uint32_t *owner = owner_of(r, peer);
 	uint32_t cur = atomic_load_explicit(owner, memory_order_acquire);
-	if (cur == 0 || !token_dead(cur)) {
+	if (cur == 0 || !shmkit__token_dead(cur)) {
 		return 0;
 	}
 	if (atomic_compare_exchange_strong_explicit(owner, &cur, 0, memory_order_acq_rel,
@@ -1301,7 +1267,7 @@ holder(uint32_t tok, int32_t *pid, int32_t *alive)
 		*alive = -1;
 		return;
 	}
-	*alive = token_dead(tok) ? 0 : 1;
+	*alive = shmkit__token_dead(tok) ? 0 : 1;
 	*pid = shmkit__token_pid(tok, &p) == 0 ? (int32_t)p : -1;
 }
 

@@ -645,13 +645,6 @@ owner_check(shmkit_semset *s)
 
 /* Is the process or thread behind @token known to be gone? A malformed
  * token (a peer's garbage) counts as gone; a failed check does not. */
-static int
-token_dead(uint32_t token)
-{
-	int alive = shmkit__token_alive(token);
-	return alive == 0 || alive == -EINVAL;
-}
-
 /* Index of @token's record, or -1. */
 static int
 undo_find(shmkit_semset *s, uint32_t token)
@@ -804,7 +797,7 @@ undo_sweep(shmkit_semset *s, const uint16_t *sems, uint32_t n, int all, int *app
 				continue;
 			}
 		}
-		if (!token_dead(tok)) {
+		if (!shmkit__token_dead(tok)) {
 			continue;
 		}
 		int rc = undo_apply_dead(s, r);
@@ -1059,7 +1052,7 @@ slot_try(shmkit_semset *s, uint32_t w, struct attempt *a, struct wakes *wk, int 
 		return 0;
 	}
 	/* It can finish (one way or the other): is anyone still waiting? */
-	if (token_dead(wslot(s, w)->ttoken)) {
+	if (shmkit__token_dead(wslot(s, w)->ttoken)) {
 		slot_drop(s, &t, w);
 		return tx_commit(&t);
 	}
@@ -1410,7 +1403,7 @@ reclaim_slots(shmkit_semset *s)
 	for (uint32_t w = 0; w < WAIT_CAP; w++) {
 		struct ss_wait *x = wslot(s, w);
 		uint32_t st = atomic_load_explicit(&x->state, memory_order_relaxed);
-		if (st == W_FREE || !token_dead(x->ttoken)) {
+		if (st == W_FREE || !shmkit__token_dead(x->ttoken)) {
 			continue;
 		}
 		struct tx t;
@@ -1996,7 +1989,7 @@ count_waiters(shmkit_semset *s, unsigned idx, int zero)
 		if (b->num != idx || (zero ? b->op != 0 : b->op >= 0)) {
 			continue;
 		}
-		if (token_dead(x->ttoken)) {
+		if (shmkit__token_dead(x->ttoken)) {
 			struct tx t;
 			tx_begin(&t, s);
 			slot_drop(s, &t, w);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <sys/wait.h>
 
 #include <shmkit/shmkit.h>
@@ -260,6 +261,9 @@ uint32_t th_crc32(const void *buf, size_t len);
 
 /* Parse an unsigned decimal or 0x hexadecimal argument (fails the case). */
 unsigned long long th_parse_u64(const char *s);
+
+/* An absolute CLOCK_MONOTONIC deadline @ms from now, for timed calls. */
+struct timespec th_in_ms(long ms);
 
 /* Monotonic milliseconds, for bounding loops (never asserted on). */
 int64_t th_now_ms(void);

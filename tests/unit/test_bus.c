@@ -34,20 +34,6 @@ open_bus(const char *spec)
 	return b;
 }
 
-static struct timespec
-in_ms(long ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
 static void
 pub_u32(shmkit_bus *b, uint32_t v)
 {
@@ -103,7 +89,7 @@ TEST(bad_options_and_arguments)
 	ASSERT_OK(shmkit_bus_subscribe(b, 0));
 	ASSERT_ERR(shmkit_bus_subscribe(b, 0), -EBUSY);
 	ASSERT_ERR(shmkit_bus_peek(b, &p, NULL, SHMKIT_BUS_F_NOWAIT, NULL), -EAGAIN);
-	struct timespec dl = in_ms(20);
+	struct timespec dl = th_in_ms(20);
 	ASSERT_ERR(shmkit_bus_peek(b, &p, NULL, 0, &dl), -ETIMEDOUT);
 	static char big[4097];
 	ASSERT_ERR(shmkit_bus_send(b, big, sizeof(big), 0, NULL), -EMSGSIZE);
@@ -231,7 +217,7 @@ TEST(reliable_back_pressure)
 	}
 	uint32_t v = 99;
 	ASSERT_ERR(shmkit_bus_send(p, &v, sizeof(v), SHMKIT_BUS_F_NOWAIT, NULL), -EAGAIN);
-	struct timespec dl = in_ms(30);
+	struct timespec dl = th_in_ms(30);
 	ASSERT_ERR(shmkit_bus_send(p, &v, sizeof(v), 0, &dl), -ETIMEDOUT);
 	expect_u32(s, 10, 0);
 	/* The slowest one still holds it. */
@@ -275,7 +261,7 @@ TEST(reliable_back_pressure)
 	ASSERT_SIGNALED(th_wait(pid), SIGKILL);
 	expect_u32(s, 18, 0);
 	for (uint32_t k = 19; k < 40; k++) {
-		dl = in_ms(10000);
+		dl = th_in_ms(10000);
 		ASSERT_OK(shmkit_bus_send(p, &k, sizeof(k), 0, &dl));
 		expect_u32(s, k, 0);
 	}
@@ -333,7 +319,7 @@ TEST_TIMEOUT(dead_and_stalled_claimers, 60)
 	ASSERT_SIGNALED(th_wait(pid), SIGKILL);
 	pub_u32(p, 2);
 	expect_u32(s, 1, 0);
-	struct timespec dl = in_ms(10000);
+	struct timespec dl = th_in_ms(10000);
 	uint32_t v;
 	/* The reader waits on the dead claim, finds it dead, skips it. */
 	ASSERT_EQ(shmkit_bus_recv(s, &v, sizeof(v), NULL, 0, &dl), 4);
@@ -364,7 +350,7 @@ TEST_TIMEOUT(dead_and_stalled_claimers, 60)
 	for (uint32_t k = 100; k < 120; k++) {
 		/* A lap later the publisher waits for the stalled claim (it is
 		 * usually a preempted one), then fences it (2 s). */
-		dl = in_ms(20000);
+		dl = th_in_ms(20000);
 		ASSERT_OK(shmkit_bus_send(p, &k, sizeof(k), 0, &dl));
 	}
 	ASSERT_EQ(write(gfd[1], "g", 1), 1);
@@ -433,7 +419,7 @@ TEST_TIMEOUT(sleepers_woken, 60)
 			}
 			for (uint32_t k = 0; k < MSGS; k++) {
 				uint32_t v;
-				struct timespec dl = in_ms(20000);
+				struct timespec dl = th_in_ms(20000);
 				if (shmkit_bus_recv(c, &v, sizeof(v), NULL, 0, &dl) != 4 ||
 				    v != k) {
 					th_exit(4);
@@ -451,7 +437,7 @@ TEST_TIMEOUT(sleepers_woken, 60)
 		if (k % 20 == 0) {
 			th_sleep_ms(5); /* let them fall asleep */
 		}
-		struct timespec dl = in_ms(20000);
+		struct timespec dl = th_in_ms(20000);
 		ASSERT_OK(shmkit_bus_send(p, &k, sizeof(k), 0, &dl));
 	}
 	for (int i = 0; i < N; i++) {
@@ -534,7 +520,7 @@ TEST_TIMEOUT(reliable_holes, 30)
 			   -EAGAIN);
 	}
 	for (uint32_t v = 0; v < 6; v++) {
-		struct timespec dl = in_ms(10000);
+		struct timespec dl = th_in_ms(10000);
 		ASSERT_OK(shmkit_bus_send(p, &v, sizeof(v), 0, &dl));
 		expect_u32(s, v, 0);
 	}

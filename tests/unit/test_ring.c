@@ -52,20 +52,6 @@ raw(const char *spec, shmkit_segment **seg)
 	return shmkit_segment_data(*seg);
 }
 
-static struct timespec
-in_ms(long ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
-}
-
 static void
 send_pattern(shmkit_ring *p, size_t len, uint64_t seed)
 {
@@ -252,7 +238,7 @@ TEST(messages_and_limits)
 	ASSERT_ERR(shmkit_ring_recv(c, buf, sizeof(buf), SHMKIT_RING_F_NOWAIT, NULL), -EAGAIN);
 	struct timespec bad = {.tv_sec = 0, .tv_nsec = 2000000000L};
 	ASSERT_ERR(shmkit_ring_recv(c, buf, sizeof(buf), 0, &bad), -EINVAL);
-	struct timespec soon = in_ms(30);
+	struct timespec soon = th_in_ms(30);
 	ASSERT_ERR(shmkit_ring_recv(c, buf, sizeof(buf), 0, &soon), -ETIMEDOUT);
 
 	/* Too small a buffer: the message stays. */
@@ -267,7 +253,7 @@ TEST(messages_and_limits)
 	}
 	ASSERT_GE(sent, 7);
 	ASSERT_ERR(shmkit_ring_send(p, buf, 1000, SHMKIT_RING_F_NOWAIT, NULL), -EAGAIN);
-	soon = in_ms(30);
+	soon = th_in_ms(30);
 	ASSERT_ERR(shmkit_ring_send(p, buf, 1000, 0, &soon), -ETIMEDOUT);
 	shmkit_ring_info in;
 	ASSERT_OK(shmkit_ring_stat(p, &in));
@@ -490,7 +476,7 @@ TEST_TIMEOUT(waiting_and_peer_death, 60)
 			th_exit(4);
 		}
 		int v = 0;
-		struct timespec dl = in_ms(10000);
+		struct timespec dl = th_in_ms(10000);
 		ASSERT_EQ(shmkit_ring_recv(c, &v, sizeof(v), 0, &dl), 4);
 		ASSERT_EQ(v, 7);
 		if (strategies[s] == SHMKIT_RING_WAIT_SLEEP) {
@@ -513,17 +499,17 @@ TEST_TIMEOUT(waiting_and_peer_death, 60)
 				kill(pid, SIGKILL);
 				th_exit(seen ? 0 : 5);
 			}
-			dl = in_ms(20000);
+			dl = th_in_ms(20000);
 			ASSERT_ERR(shmkit_ring_recv(c, &v, sizeof(v), 0, &dl), -ECONNRESET);
 			ASSERT_EXIT(th_wait(w), 0);
 		} else {
 			kill(pid, SIGKILL);
-			dl = in_ms(10000);
+			dl = th_in_ms(10000);
 			ASSERT_ERR(shmkit_ring_recv(c, &v, sizeof(v), 0, &dl), -ECONNRESET);
 		}
 		ASSERT_SIGNALED(th_wait(pid), SIGKILL);
 		/* Once per death: now it waits for a replacement. */
-		dl = in_ms(20);
+		dl = th_in_ms(20);
 		ASSERT_ERR(shmkit_ring_recv(c, &v, sizeof(v), 0, &dl), -ETIMEDOUT);
 		ASSERT_OK(shmkit_ring_remove(c));
 	}
@@ -559,7 +545,7 @@ TEST_TIMEOUT(interrupted_wait, 30)
 	ASSERT_ERR(shmkit_ring_recv(c, buf, sizeof(buf), SHMKIT_RING_F_INTERRUPTIBLE, NULL),
 		   -EINTR);
 	/* Without the flag, signals do not end the wait; the deadline does. */
-	struct timespec dl = in_ms(200);
+	struct timespec dl = th_in_ms(200);
 	ASSERT_ERR(shmkit_ring_recv(c, buf, sizeof(buf), 0, &dl), -ETIMEDOUT);
 	kill(pid, SIGKILL);
 	th_wait(pid);
