@@ -101,7 +101,8 @@ SHMKIT_API void shmkit_bus_opts_init(shmkit_bus_opts *opts);
 /* Create (exclusively), open, or open-or-create (1 if created) a bus.
  * Return 0 (or 1), -EINVAL (bad options), -EEXIST, -ENOENT, -EPROTOTYPE
  * (another kind of object), -EMEDIUMTYPE (not a shmkit object), -EPROTO
- * (another layout), -EBADMSG (corrupted), -EACCES, or another error of
+ * (another layout), -EBADMSG (corrupted), -EOWNERDEAD (its creator died
+ * before it was ready), -ETIMEDOUT, -EACCES, or another error of
  * shmkit_segment_create()/shmkit_segment_open(). */
 SHMKIT_API int shmkit_bus_create(shmkit_bus **out, const char *spec, const shmkit_bus_opts *opts);
 SHMKIT_API int shmkit_bus_open(shmkit_bus **out, const char *spec);

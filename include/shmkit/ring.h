@@ -104,7 +104,8 @@ SHMKIT_API int shmkit_ring_create(shmkit_ring **out, const char *spec, const shm
 
 /* Open a ring and attach @role. Return 0, -ENOENT, -EPROTOTYPE (a shmkit
  * object of another kind), -EMEDIUMTYPE (not a shmkit object), -EBADMSG
- * (corrupted), -EPROTO (another layout), -EBUSY (@role held by a live
+ * (corrupted), -EPROTO (another layout), -EOWNERDEAD (its creator died
+ * before it was ready), -ETIMEDOUT, -EBUSY (@role held by a live
  * process), -EACCES (another user's: rings are for one user's processes). */
 SHMKIT_API int shmkit_ring_open(shmkit_ring **out, const char *spec, int role);
 
