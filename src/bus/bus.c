@@ -914,8 +914,11 @@ shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 			continue;
 		}
 		if (w_seq(w) != s - b->l.slots) {
-			if (w_seq(w) > s) {
-				continue; /* we read an old @claim */
+			/* A later lap: we read an old @claim, unless @claim has
+			 * not moved (a word ahead of the counter is corrupt). */
+			if (w_seq(w) > s &&
+			    atomic_load_explicit(&pl->claim, memory_order_acquire) != s) {
+				continue;
 			}
 			return -EBADMSG;
 		}
