@@ -149,10 +149,6 @@ void bb_run_rt(const struct bb_plan *plan, struct bb_report *rep, int show);
 void bb_run_fanout(const struct bb_plan *plan, struct bb_report *rep, int show);
 void bb_run_tput(const struct bb_plan *plan, struct bb_report *rep, int show);
 
-/* Progress on standard error when it is a terminal (bus_main.c); NULL
- * clears the line. */
-__attribute__((format(printf, 2, 3))) void bb_progress(int on, const char *fmt, ...);
-
 /* Sort the samples and fill in the percentiles (b_report.c). */
 void bb_lat_fill(struct bb_lat *out, uint64_t *samples, unsigned long n);
 /* The median of n doubles (sorted in place), into a rate (b_report.c). */
@@ -162,17 +158,15 @@ void bb_print_table(const struct bb_report *r);
 void bb_print_json(const struct bb_report *r);
 
 /*
- * Cleanup on every path (b_guard.c). The parent registers the names of the
- * buses it creates and the children it forks. A watchdog (SIGALRM),
- * SIGINT, SIGTERM or SIGHUP, a child that fails or dies (SIGCHLD), or a
- * failure in the parent kills and reaps every child and removes every
- * name before the program exits with status 1. Registration happens with
- * those signals blocked (bb_block/bb_unblock), so a handler never sees a
- * half-made entry.
+ * Cleanup on every path (b_guard.c, on guard.c). The parent registers the
+ * names of the buses it creates and the children it forks. A watchdog
+ * (SIGALRM), SIGINT, SIGTERM or SIGHUP, a child that fails or dies
+ * (SIGCHLD), or a failure in the parent (bench_fail) kills and reaps every
+ * child and removes every name before the program exits with status 1.
+ * Registration happens with those signals blocked (bench_block), so a
+ * handler never sees a half-made entry.
  */
 void bb_guard_init(void);
-void bb_block(void);
-void bb_unblock(void);
 /* A unique bus spec "posix:bench-bus-PID-N" into spec (64 bytes), with any
  * leftover of an earlier run of this pid removed. */
 void bb_bus_spec(char *spec, size_t len);
@@ -187,19 +181,14 @@ typedef void bb_child_fn(void *arg, unsigned idx);
 pid_t bb_spawn(bb_child_fn *fn, void *arg, unsigned idx);
 /* Wait for every registered child to exit; any status but 0 ends the run. */
 void bb_reap_all(const char *what);
-/* Arm the watchdog for one measurement (0 disarms). */
-void bb_watchdog(unsigned secs, const char *what);
 /* Pin this process to one CPU, or to a set; nothing when not pinned.
  * 0 or a negative errno. */
 int bb_pin_cpu(const struct bb_plan *plan, int cpu);
 int bb_pin_set(const struct bb_plan *plan, const cpu_set_t *set);
-/* A failure in the parent: print it, kill the children, remove the
- * names, exit 1. */
-__attribute__((format(printf, 1, 2), noreturn)) void bb_fail(const char *fmt, ...);
-/* A failure in a child: print it and _exit(1); the parent cleans up. */
-__attribute__((format(printf, 1, 2), noreturn)) void bb_child_fail(const char *fmt, ...);
 /* A shared anonymous mapping of len bytes (zeroed), or the run fails. */
 void *bb_map_shared(size_t len, const char *what);
+/* A message buffer as bench_alloc_buf, or the run fails. */
+unsigned char *bb_alloc_buf(size_t size);
 /* Sleep for ns nanoseconds. */
 void bb_nap(long ns);
 

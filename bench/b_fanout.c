@@ -129,8 +129,8 @@ pin_sub(const struct fo_job *j, unsigned idx)
 	int rc = bb_pin_set(j->plan, &j->plan->subset);
 
 	if (rc < 0) {
-		bb_child_fail("%s, %u subscribers: subscriber %u: cannot pin: %s",
-			      kind_name(j->kind), j->n, idx, strerror(-rc));
+		bench_child_fail("%s, %u subscribers: subscriber %u: cannot pin: %s",
+				 kind_name(j->kind), j->n, idx, strerror(-rc));
 	}
 }
 
@@ -154,8 +154,8 @@ bus_sub(void *arg, unsigned idx)
 		rc = shmkit_bus_subscribe(b, 0);
 	}
 	if (rc < 0) {
-		bb_child_fail("%s, %u subscribers: subscriber %u: cannot subscribe: %s", name, j->n,
-			      idx, shmkit_strerror(rc));
+		bench_child_fail("%s, %u subscribers: subscriber %u: cannot subscribe: %s", name,
+				 j->n, idx, shmkit_strerror(rc));
 	}
 	uint64_t sw = sleeps_so_far();
 
@@ -166,25 +166,26 @@ bus_sub(void *arg, unsigned idx)
 
 		t = bench_now_ns();
 		if (n < 0) {
-			bb_child_fail("%s, %u subscribers: subscriber %u: receive of message %lu "
-				      "failed: %s",
-				      name, j->n, idx, k, shmkit_strerror((int)n));
+			bench_child_fail(
+				"%s, %u subscribers: subscriber %u: receive of message %lu "
+				"failed: %s",
+				name, j->n, idx, k, shmkit_strerror((int)n));
 		}
 		if (lost != 0) {
-			bb_child_fail("%s, %u subscribers: subscriber %u: lapped after %lu "
-				      "messages: %llu lost (it fell a whole log behind)",
-				      name, j->n, idx, k, (unsigned long long)lost);
+			bench_child_fail("%s, %u subscribers: subscriber %u: lapped after %lu "
+					 "messages: %llu lost (it fell a whole log behind)",
+					 name, j->n, idx, k, (unsigned long long)lost);
 		}
 		if (n != BB_MSG) {
-			bb_child_fail("%s, %u subscribers: subscriber %u: message %lu has %zd "
-				      "bytes, %d expected",
-				      name, j->n, idx, k, n, BB_MSG);
+			bench_child_fail("%s, %u subscribers: subscriber %u: message %lu has %zd "
+					 "bytes, %d expected",
+					 name, j->n, idx, k, n, BB_MSG);
 		}
 		memcpy(&m, buf, sizeof(m));
 		if (m.seq != k) {
-			bb_child_fail("%s, %u subscribers: subscriber %u: message %llu received "
-				      "where %lu was due",
-				      name, j->n, idx, (unsigned long long)m.seq, k);
+			bench_child_fail("%s, %u subscribers: subscriber %u: message %llu received "
+					 "where %lu was due",
+					 name, j->n, idx, (unsigned long long)m.seq, k);
 		}
 		if (j->kind == FO_SLEEP) {
 			j->lat[k * j->n + idx] = t - m.t_pub;
@@ -221,7 +222,7 @@ wakeall_sub(void *arg, unsigned idx)
 		t = bench_now_ns();
 		seq = c->seq;
 		if (seq != k) {
-			bb_child_fail(
+			bench_child_fail(
 				"wake-all, %u waiters: waiter %u: message %llu seen where %lu "
 				"was due",
 				j->n, idx, (unsigned long long)seq, k);
@@ -244,11 +245,11 @@ wait_processed(const struct fo_job *j, uint64_t want, unsigned long k)
 
 	while (atomic_load_explicit(&j->ctl->processed, memory_order_acquire) < want) {
 		if (bench_now_ns() - start > UINT64_C(10000000000)) {
-			bb_fail("%s, %u subscribers: message %lu not received by all in 10 s "
-				"(%llu of %llu records)",
-				kind_name(j->kind), j->n, k,
-				(unsigned long long)atomic_load(&j->ctl->processed),
-				(unsigned long long)want);
+			bench_fail("%s, %u subscribers: message %lu not received by all in 10 s "
+				   "(%llu of %llu records)",
+				   kind_name(j->kind), j->n, k,
+				   (unsigned long long)atomic_load(&j->ctl->processed),
+				   (unsigned long long)want);
 		}
 		bb_nap(20000);
 	}
@@ -298,8 +299,8 @@ all_asleep(const struct fo_job *j, shmkit_bus *b)
 		int rc = shmkit_bus_stat(b, &info);
 
 		if (rc < 0) {
-			bb_fail("%s: shmkit_bus_stat failed: %s", kind_name(j->kind),
-				shmkit_strerror(rc));
+			bench_fail("%s: shmkit_bus_stat failed: %s", kind_name(j->kind),
+				   shmkit_strerror(rc));
 		}
 		if (info.sleeping != j->n) {
 			return 0;
@@ -377,8 +378,8 @@ publish_all(const struct fo_job *j, shmkit_bus *b, uint64_t period, uint64_t *co
 		}
 		t1 = bench_now_ns();
 		if (rc < 0) {
-			bb_fail("%s, %u subscribers: publish of message %lu failed: %s",
-				kind_name(j->kind), j->n, k, shmkit_strerror(rc));
+			bench_fail("%s, %u subscribers: publish of message %lu failed: %s",
+				   kind_name(j->kind), j->n, k, shmkit_strerror(rc));
 		}
 		if (k >= j->warm) {
 			cost[k - j->warm] = t1 - t0;
@@ -406,7 +407,7 @@ spread(const struct fo_job *j, struct bb_lat *first, struct bb_lat *last)
 	uint64_t *hi = malloc(msgs * sizeof(*hi));
 
 	if (lo == NULL || hi == NULL) {
-		bb_fail("out of memory");
+		bench_fail("out of memory");
 	}
 	for (unsigned long k = 0; k < msgs; k++) {
 		const uint64_t *row = j->lat + (j->warm + k) * j->n;
@@ -450,11 +451,11 @@ fo_once(const struct bb_plan *plan, int kind, unsigned n, struct bb_fsleep *out)
 	samples = calloc(j.total - j.warm, sizeof(*samples));
 	j.pids = calloc(n, sizeof(*j.pids));
 	if (samples == NULL || j.pids == NULL) {
-		bb_fail("out of memory");
+		bench_fail("out of memory");
 	}
 	snprintf(what, sizeof(what), "the %s measurement with %u subscribers", kind_name(kind), n);
 
-	bb_block();
+	bench_block(NULL);
 	if (kind != FO_WAKEALL) {
 		shmkit_bus_opts o;
 		struct fo_msg m;
@@ -468,7 +469,7 @@ fo_once(const struct bb_plan *plan, int kind, unsigned n, struct bb_fsleep *out)
 		bb_bus_spec(j.spec, sizeof(j.spec));
 		rc = shmkit_bus_create(&b, j.spec, &o);
 		if (rc < 0) {
-			bb_unblock();
+			bench_unblock();
 			snprintf(out->cost.why, sizeof(out->cost.why),
 				 "shmkit_bus_create failed: %s", shmkit_strerror(rc));
 			bench_unmap(j.ctl, j.map_len);
@@ -477,7 +478,7 @@ fo_once(const struct bb_plan *plan, int kind, unsigned n, struct bb_fsleep *out)
 			return 1;
 		}
 		bb_guard_spec(j.spec, 1);
-		bb_unblock();
+		bench_unblock();
 		rc = shmkit_bus_set_wait(b, SHMKIT_BUS_WAIT_SPIN);
 		/* One lap of the log before anyone subscribes: every page of the
 		 * ring is in place before the timed publishes (a subscriber
@@ -488,15 +489,15 @@ fo_once(const struct bb_plan *plan, int kind, unsigned n, struct bb_fsleep *out)
 			rc = shmkit_bus_send(b, &m, sizeof(m), 0, NULL);
 		}
 		if (rc < 0) {
-			bb_fail("%s: the warm-up lap failed: %s", what, shmkit_strerror(rc));
+			bench_fail("%s: the warm-up lap failed: %s", what, shmkit_strerror(rc));
 		}
-		bb_block();
+		bench_block(NULL);
 	}
 	for (unsigned i = 0; i < n; i++) {
 		j.pids[i] = bb_spawn(kind == FO_WAKEALL ? wakeall_sub : bus_sub, &j, i);
 	}
-	bb_unblock();
-	bb_watchdog(plan->watchdog_s, what);
+	bench_unblock();
+	bench_watchdog(plan->watchdog_s, what);
 	while (atomic_load_explicit(&j.ctl->ready, memory_order_acquire) < n) {
 		bb_nap(200000);
 	}
@@ -506,7 +507,7 @@ fo_once(const struct bb_plan *plan, int kind, unsigned n, struct bb_fsleep *out)
 
 	bb_reap_all(what);
 	out->drain_ms = (double)(bench_now_ns() - t_end) / 1e6;
-	bb_watchdog(0, NULL);
+	bench_watchdog(0, NULL);
 
 	bb_lat_fill(&out->cost, samples, j.total - j.warm);
 	if (kind != FO_SPIN) {
@@ -519,10 +520,10 @@ fo_once(const struct bb_plan *plan, int kind, unsigned n, struct bb_fsleep *out)
 		out->sleeps = (double)sum / (double)n / (double)j.total;
 	}
 	if (b != NULL) {
-		bb_block();
+		bench_block(NULL);
 		shmkit_bus_remove(b);
 		bb_guard_spec(j.spec, 0);
-		bb_unblock();
+		bench_unblock();
 	}
 	bench_unmap(j.ctl, j.map_len);
 	free(samples);
@@ -539,7 +540,7 @@ bb_run_fanout(const struct bb_plan *plan, struct bb_report *rep, int show)
 
 		memset(&tmp, 0, sizeof(tmp));
 		f->n = plan->subs[s];
-		bb_progress(show, "measuring fan-out, spinning subscribers: %u", f->n);
+		bench_progress(show, "measuring fan-out, spinning subscribers: %u", f->n);
 		fo_once(plan, FO_SPIN, f->n, &tmp);
 		f->cost = tmp.cost;
 		f->period_us = tmp.period_us;
@@ -552,8 +553,8 @@ bb_run_fanout(const struct bb_plan *plan, struct bb_report *rep, int show)
 			struct bb_fsleep *f = &rep->fsleep[r][s];
 
 			f->n = plan->subs[s];
-			bb_progress(show, "measuring fan-out, sleeping subscribers: %s, %u",
-				    bb_fo_names[r], f->n);
+			bench_progress(show, "measuring fan-out, sleeping subscribers: %s, %u",
+				       bb_fo_names[r], f->n);
 			fo_once(plan, r == BB_FO_BUS ? FO_SLEEP : FO_WAKEALL, f->n, f);
 		}
 	}

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* shmkit-bench-bus: percentiles, and the results, ratios and targets as a table or as JSON. */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "b_bench.h"
 
@@ -19,66 +17,31 @@
 #define T_TPUT 0.8 /* 64 B msgs/s / the ring's, and 1 MiB GB/s / memcpy's, at least */
 #define T_FLAT 0.8 /* zero-copy msgs/s at 1 MiB / at 64 B, at least ("flat") */
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted samples, p in parts per 100000. */
-static uint64_t
-percentile(const uint64_t *s, unsigned long n, unsigned long p)
-{
-	unsigned long rank = (unsigned long)(((unsigned long long)n * p + 99999) / 100000);
-
-	if (rank == 0) {
-		rank = 1;
-	}
-	return s[rank - 1];
-}
-
 void
 bb_lat_fill(struct bb_lat *out, uint64_t *samples, unsigned long n)
 {
-	double sum = 0;
-
 	if (n == 0) {
 		out->measured = 0;
 		snprintf(out->why, sizeof(out->why), "no samples");
 		return;
 	}
-	qsort(samples, n, sizeof(*samples), cmp_u64);
-	for (unsigned long i = 0; i < n; i++) {
-		sum += (double)samples[i];
-	}
+	out->mean = bench_sort_mean(samples, n);
 	out->measured = 1;
 	out->n = n;
 	out->min = samples[0];
-	out->p50 = percentile(samples, n, 50000);
-	out->p99 = percentile(samples, n, 99000);
-	out->p999 = percentile(samples, n, 99900);
+	out->p50 = bench_percentile(samples, n, 50000);
+	out->p99 = bench_percentile(samples, n, 99000);
+	out->p999 = bench_percentile(samples, n, 99900);
 	out->max = samples[n - 1];
-	out->mean = sum / (double)n;
 }
 
 void
 bb_rate_fill(struct bb_rate *out, double *mps, unsigned n, unsigned long msgs, size_t size)
 {
-	qsort(mps, n, sizeof(*mps), cmp_double);
+	out->mps = bench_median(mps, n);
 	out->measured = 1;
 	out->rounds = n;
 	out->msgs = msgs;
-	out->mps = n % 2 ? mps[n / 2] : (mps[n / 2 - 1] + mps[n / 2]) / 2;
 	out->mps_min = mps[0];
 	out->mps_max = mps[n - 1];
 	out->gbps = out->mps * (double)size / 1e9;
@@ -216,26 +179,10 @@ verdict(const struct target *t)
 	if (t->value <= 0) {
 		return "not measured";
 	}
-	if (t->at_least) {
-		return t->value >= t->limit ? "met" : "NOT met";
-	}
-	return t->value <= t->limit ? "met" : "NOT met";
+	return bench_target_met(t->limit, t->at_least, t->value) ? "met" : "NOT met";
 }
 
 /* ---- the table ----------------------------------------------------------- */
-
-static const char *
-size_str(size_t size, char *buf, size_t len)
-{
-	if (size >= ((size_t)1 << 20) && size % ((size_t)1 << 20) == 0) {
-		snprintf(buf, len, "%zu MiB", size >> 20);
-	} else if (size >= 1024 && size % 1024 == 0) {
-		snprintf(buf, len, "%zu KiB", size >> 10);
-	} else {
-		snprintf(buf, len, "%zu B", size);
-	}
-	return buf;
-}
 
 static void
 print_ratio(double num, double den, int width)
@@ -389,7 +336,7 @@ print_rate(const char *row, size_t size, const struct bb_rate *t, const char *vs
 {
 	char sz[32];
 
-	printf("%-20s %8s ", row, size_str(size, sz, sizeof(sz)));
+	printf("%-20s %8s ", row, bench_size_str(size, sz, sizeof(sz)));
 	if (!t->measured) {
 		printf("%13s  %s\n", "n/a", t->why);
 		return;
@@ -455,8 +402,7 @@ bb_print_table(const struct bb_report *r)
 	const struct bb_plan *pl = r->plan;
 
 	printf("shmkit-bench-bus %s, %s run\n", SHMKIT_BENCH_VERSION, pl->mode);
-	printf("machine: %s, %ld CPUs online (%d usable), Linux %s %s\n", m->cpu_model,
-	       m->cpus_online, m->cpus_allowed, m->kernel, m->arch);
+	bench_print_machine(m);
 	printf("pinning: %s\n", pl->pin_note);
 	printf("clock: one CLOCK_MONOTONIC read costs about %.0f ns (inside every timed span)\n",
 	       pl->clock_ns);
@@ -475,47 +421,18 @@ bb_print_table(const struct bb_report *r)
 
 /* ---- JSON ---------------------------------------------------------------- */
 
-/* A JSON string; the names and reasons are ASCII, but escape anyway. */
-static void
-json_str(const char *s)
-{
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			printf("\\%c", c);
-		} else if (c < 0x20) {
-			printf("\\u%04x", c);
-		} else {
-			putchar(c);
-		}
-	}
-	putchar('"');
-}
-
-static void
-json_ratio(const char *key, double num, double den)
-{
-	if (num > 0 && den > 0) {
-		printf(", \"%s\": %.3f", key, num / den);
-	} else {
-		printf(", \"%s\": null", key);
-	}
-}
-
 /* "key": {percentiles} or {"available": false, "reason": ...} */
 static void
 json_lat(const char *key, const struct bb_lat *l)
 {
-	printf("\"%s\": ", key);
+	printf("\"%s\": {", key);
 	if (!l->measured) {
-		printf("{\"available\": false, \"reason\": ");
-		json_str(l->why);
+		printf("\"available\": false, \"reason\": ");
+		bench_json_str(l->why);
 		printf("}");
 		return;
 	}
-	printf("{\"samples\": %lu, \"min_ns\": %llu, \"p50_ns\": %llu, \"p99_ns\": %llu, "
+	printf("\"samples\": %lu, \"min_ns\": %llu, \"p50_ns\": %llu, \"p99_ns\": %llu, "
 	       "\"p999_ns\": %llu, \"max_ns\": %llu, \"mean_ns\": %.1f}",
 	       l->n, (unsigned long long)l->min, (unsigned long long)l->p50,
 	       (unsigned long long)l->p99, (unsigned long long)l->p999, (unsigned long long)l->max,
@@ -534,16 +451,14 @@ json_rt(const struct bb_report *r)
 		const struct bb_lat *l = &r->rt[i];
 
 		printf("%s\n    {\"row\": ", i ? "," : "");
-		json_str(bb_rt_names[i]);
+		bench_json_str(bb_rt_names[i]);
 		printf(", \"kind\": ");
-		json_str(bb_rt_kinds[i]);
+		bench_json_str(bb_rt_kinds[i]);
 		printf(", \"description\": ");
-		json_str(bb_rt_what[i]);
+		bench_json_str(bb_rt_what[i]);
 		printf(", \"size\": %d", i == BB_RT_CACHELINE ? BENCH_WORD_MSG : BB_MSG);
 		if (!l->measured) {
-			printf(", \"available\": false, \"reason\": ");
-			json_str(l->why);
-			printf("}");
+			bench_json_unavailable(l->why);
 			continue;
 		}
 		printf(", \"samples\": %lu, \"min_ns\": %llu, \"p50_ns\": %llu, \"p99_ns\": %llu, "
@@ -551,8 +466,8 @@ json_rt(const struct bb_report *r)
 		       l->n, (unsigned long long)l->min, (unsigned long long)l->p50,
 		       (unsigned long long)l->p99, (unsigned long long)l->p999,
 		       (unsigned long long)l->max, l->mean);
-		json_ratio("vs_cacheline", (double)l->p50, lat_p50(&r->rt[BB_RT_CACHELINE]));
-		json_ratio("vs_shm_spin", (double)l->p50, lat_p50(&r->rt[BB_RT_SHMSPIN]));
+		bench_json_ratio("vs_cacheline", (double)l->p50, lat_p50(&r->rt[BB_RT_CACHELINE]));
+		bench_json_ratio("vs_shm_spin", (double)l->p50, lat_p50(&r->rt[BB_RT_SHMSPIN]));
 		printf("}");
 	}
 	printf("\n  ]},\n");
@@ -578,11 +493,11 @@ json_fanout(const struct bb_report *r)
 		if (f->cost.measured) {
 			printf(", \"period_us\": %.2f, \"drain_ms\": %.3f", f->period_us,
 			       f->drain_ms);
-			json_ratio("p50_vs_reference", lat_p50(&f->cost),
-				   lat_p50(&r->fspin[ref].cost));
-			json_ratio("p99_vs_reference", (double)f->cost.p99,
-				   r->fspin[ref].cost.measured ? (double)r->fspin[ref].cost.p99
-							       : 0);
+			bench_json_ratio("p50_vs_reference", lat_p50(&f->cost),
+					 lat_p50(&r->fspin[ref].cost));
+			bench_json_ratio(
+				"p99_vs_reference", (double)f->cost.p99,
+				r->fspin[ref].cost.measured ? (double)r->fspin[ref].cost.p99 : 0);
 		}
 		printf("}");
 	}
@@ -598,9 +513,9 @@ json_fanout(const struct bb_report *r)
 
 			printf("%s\n    {\"subscribers\": %u, \"row\": ", first ? "" : ",", f->n);
 			first = 0;
-			json_str(bb_fo_names[i]);
+			bench_json_str(bb_fo_names[i]);
 			printf(", \"description\": ");
-			json_str(bb_fo_what[i]);
+			bench_json_str(bb_fo_what[i]);
 			printf(", ");
 			json_lat("cost", &f->cost);
 			if (f->cost.measured) {
@@ -611,11 +526,12 @@ json_fanout(const struct bb_report *r)
 				printf(", \"period_us\": %.2f, \"late\": %lu, \"awake\": %lu, "
 				       "\"sleeps_per_msg\": %.3f",
 				       f->period_us, f->late, f->awake, f->sleeps);
-				json_ratio("cost_vs_reference", lat_p50(&f->cost),
-					   lat_p50(&r->fsleep[i][ref].cost));
+				bench_json_ratio("cost_vs_reference", lat_p50(&f->cost),
+						 lat_p50(&r->fsleep[i][ref].cost));
 				if (i == BB_FO_BUS) {
-					json_ratio("last_vs_wake_all", lat_p50(&f->last),
-						   lat_p50(&r->fsleep[BB_FO_WAKEALL][s].last));
+					bench_json_ratio(
+						"last_vs_wake_all", lat_p50(&f->last),
+						lat_p50(&r->fsleep[BB_FO_WAKEALL][s].last));
 				}
 			}
 			printf("}");
@@ -630,14 +546,12 @@ json_rate(int *first, const char *row, const char *kind, size_t size, const stru
 {
 	printf("%s\n    {\"row\": ", *first ? "" : ",");
 	*first = 0;
-	json_str(row);
+	bench_json_str(row);
 	printf(", \"kind\": ");
-	json_str(kind);
+	bench_json_str(kind);
 	printf(", \"size\": %zu", size);
 	if (!t->measured) {
-		printf(", \"available\": false, \"reason\": ");
-		json_str(t->why);
-		printf("}");
+		bench_json_unavailable(t->why);
 		return;
 	}
 	printf(", \"messages_per_round\": %lu, \"rounds\": %u, \"msgs_per_s\": %.1f, "
@@ -645,8 +559,8 @@ json_rate(int *first, const char *row, const char *kind, size_t size, const stru
 	       t->msgs, t->rounds, t->mps, t->mps_min, t->mps_max, t->gbps);
 	if (ref != NULL) {
 		printf(", \"ratio_to\": ");
-		json_str(vs);
-		json_ratio("ratio", t->mps, rate_mps(ref));
+		bench_json_str(vs);
+		bench_json_ratio("ratio", t->mps, rate_mps(ref));
 	}
 	printf("}");
 }
@@ -680,17 +594,10 @@ json_targets(const struct bb_report *r)
 	printf("  \"targets\": [");
 	for (size_t i = 0; i < n; i++) {
 		printf("%s\n    {\"target\": ", i ? "," : "");
-		json_str(t[i].id);
+		bench_json_str(t[i].id);
 		printf(", \"description\": ");
-		json_str(t[i].what);
-		printf(", \"limit\": %.2f, \"at_least\": %s, ", t[i].limit,
-		       t[i].at_least ? "true" : "false");
-		if (t[i].value <= 0) {
-			printf("\"ratio\": null, \"met\": null}");
-		} else {
-			printf("\"ratio\": %.3f, \"met\": %s}", t[i].value,
-			       strcmp(verdict(&t[i]), "met") == 0 ? "true" : "false");
-		}
+		bench_json_str(t[i].what);
+		bench_json_target(t[i].limit, t[i].at_least, t[i].value);
 	}
 	printf("\n  ]\n");
 }
@@ -703,10 +610,7 @@ bb_print_json(const struct bb_report *r)
 	static const char *const parts[] = {"rt", "fanout", "tput"};
 	int first = 1;
 
-	printf("{\n  \"tool\": \"shmkit-bench-bus\",\n  \"version\": ");
-	json_str(SHMKIT_BENCH_VERSION);
-	printf(",\n  \"mode\": ");
-	json_str(pl->mode);
+	bench_json_head("shmkit-bench-bus", pl->mode, -1);
 	printf(",\n  \"parts\": [");
 	for (int i = 0; i < 3; i++) {
 		if (pl->parts & (1u << i)) {
@@ -714,17 +618,9 @@ bb_print_json(const struct bb_report *r)
 			first = 0;
 		}
 	}
-	printf("],\n  \"machine\": {\"cpu_model\": ");
-	json_str(m->cpu_model);
-	printf(", \"cpus_online\": %ld, \"cpus_usable\": %d, \"kernel\": ", m->cpus_online,
-	       m->cpus_allowed);
-	json_str(m->kernel);
-	printf(", \"arch\": ");
-	json_str(m->arch);
-	printf(", \"pinned\": %s, \"publisher_cpu\": %d, \"pair_cpu\": %d, \"pinning\": ",
-	       pl->pinned ? "true" : "false", pl->pinned ? pl->cpu_pub : -1,
-	       pl->pinned ? pl->cpu_sub : -1);
-	json_str(pl->pin_note);
+	printf("],\n  ");
+	bench_json_machine(m, pl->pinned, "publisher_cpu", pl->cpu_pub, "pair_cpu", pl->cpu_sub,
+			   pl->pin_note);
 	printf(", \"clock_read_ns\": %.1f},\n", pl->clock_ns);
 	if (pl->parts & BB_PART_RT) {
 		json_rt(r);

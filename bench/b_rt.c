@@ -65,14 +65,6 @@ struct busrt {
 	size_t cap; /* room of the harness's receive buffer */
 };
 
-static size_t
-bus_max_msg(char *why, size_t whylen)
-{
-	(void)why;
-	(void)whylen;
-	return 0;
-}
-
 static void
 bus_teardown(void *ctx)
 {
@@ -172,11 +164,12 @@ bus_recv(void *ctx, void *buf, size_t len)
 	if (n >= 0 && lost != 0) {
 		/* One message in flight can never be lapped: a bus bug. */
 		if (x->side == BENCH_CHILD) {
-			bb_child_fail("bus round trip: child: %llu messages lost before this one",
-				      (unsigned long long)lost);
+			bench_child_fail(
+				"bus round trip: child: %llu messages lost before this one",
+				(unsigned long long)lost);
 		}
-		bb_fail("bus round trip: parent: %llu messages lost before this one",
-			(unsigned long long)lost);
+		bench_fail("bus round trip: parent: %llu messages lost before this one",
+			   (unsigned long long)lost);
 	}
 	return n;
 }
@@ -185,7 +178,7 @@ static const struct bench_transport bus_spin = {
 	.name = "bus-spin",
 	.kind = "shmkit",
 	.ctx_size = sizeof(struct busrt),
-	.max_msg = bus_max_msg,
+	.max_msg = bench_max_msg_none,
 	.setup = bus_setup_spin,
 	.side_init = bus_side_init,
 	.send = bus_send,
@@ -197,7 +190,7 @@ static const struct bench_transport bus_default = {
 	.name = "bus-default",
 	.kind = "shmkit",
 	.ctx_size = sizeof(struct busrt),
-	.max_msg = bus_max_msg,
+	.max_msg = bench_max_msg_none,
 	.setup = bus_setup_default,
 	.side_init = bus_side_init,
 	.send = bus_send,
@@ -229,12 +222,12 @@ rt_child(void *arg, unsigned idx)
 	(void)idx;
 	rc = bb_pin_cpu(j->plan, j->plan->cpu_sub);
 	if (rc < 0) {
-		bb_child_fail("%s: child: cannot pin to CPU %d: %s", j->name, j->plan->cpu_sub,
-			      strerror(-rc));
+		bench_child_fail("%s: child: cannot pin to CPU %d: %s", j->name, j->plan->cpu_sub,
+				 strerror(-rc));
 	}
 	rc = j->t->side_init(j->ctx, BENCH_CHILD);
 	if (rc < 0) {
-		bb_child_fail("%s: child: setup failed: %s", j->name, shmkit_strerror(rc));
+		bench_child_fail("%s: child: setup failed: %s", j->name, shmkit_strerror(rc));
 	}
 	atomic_store_explicit(j->ready, 1, memory_order_release);
 	for (unsigned long i = 0; i < j->total; i++) {
@@ -243,20 +236,20 @@ rt_child(void *arg, unsigned idx)
 		bench_fill(j->out, j->size, i | BENCH_SEQ_REPLY);
 		n = j->t->recv(j->ctx, j->in, j->size);
 		if (n < 0) {
-			bb_child_fail("%s: child: receive of ping %lu failed: %s", j->name, i,
-				      shmkit_strerror((int)n));
+			bench_child_fail("%s: child: receive of ping %lu failed: %s", j->name, i,
+					 shmkit_strerror((int)n));
 		}
 		rc = j->t->send(j->ctx, j->out, j->size);
 		if (rc < 0) {
-			bb_child_fail("%s: child: send of reply %lu failed: %s", j->name, i,
-				      shmkit_strerror(rc));
+			bench_child_fail("%s: child: send of reply %lu failed: %s", j->name, i,
+					 shmkit_strerror(rc));
 		}
 		if ((size_t)n != j->size) {
-			bb_child_fail("%s: child: ping %lu has %zd bytes, %zu expected", j->name, i,
-				      n, j->size);
+			bench_child_fail("%s: child: ping %lu has %zd bytes, %zu expected", j->name,
+					 i, n, j->size);
 		}
 		if (bench_check(j->in, j->size, i, why, sizeof(why)) != 0) {
-			bb_child_fail("%s: child: %s", j->name, why);
+			bench_child_fail("%s: child: %s", j->name, why);
 		}
 	}
 	_exit(0);
@@ -270,7 +263,7 @@ rt_parent(struct rt_job *j)
 
 	rc = j->t->side_init(j->ctx, BENCH_PARENT);
 	if (rc < 0) {
-		bb_fail("%s: parent: setup failed: %s", j->name, shmkit_strerror(rc));
+		bench_fail("%s: parent: setup failed: %s", j->name, shmkit_strerror(rc));
 	}
 	/* Pairs with the child's release store once it has subscribed. */
 	while (!atomic_load_explicit(j->ready, memory_order_acquire)) {
@@ -284,40 +277,26 @@ rt_parent(struct rt_job *j)
 		t0 = bench_now_ns();
 		rc = j->t->send(j->ctx, j->out, j->size);
 		if (rc < 0) {
-			bb_fail("%s: parent: send of ping %lu failed: %s", j->name, i,
-				shmkit_strerror(rc));
+			bench_fail("%s: parent: send of ping %lu failed: %s", j->name, i,
+				   shmkit_strerror(rc));
 		}
 		n = j->t->recv(j->ctx, j->in, j->size);
 		t1 = bench_now_ns();
 		if (n < 0) {
-			bb_fail("%s: parent: receive of reply %lu failed: %s", j->name, i,
-				shmkit_strerror((int)n));
+			bench_fail("%s: parent: receive of reply %lu failed: %s", j->name, i,
+				   shmkit_strerror((int)n));
 		}
 		if ((size_t)n != j->size) {
-			bb_fail("%s: parent: reply %lu has %zd bytes, %zu expected", j->name, i, n,
-				j->size);
+			bench_fail("%s: parent: reply %lu has %zd bytes, %zu expected", j->name, i,
+				   n, j->size);
 		}
 		if (bench_check(j->in, j->size, i | BENCH_SEQ_REPLY, why, sizeof(why)) != 0) {
-			bb_fail("%s: parent: %s", j->name, why);
+			bench_fail("%s: parent: %s", j->name, why);
 		}
 		if (i >= j->warmup) {
 			j->samples[i - j->warmup] = t1 - t0;
 		}
 	}
-}
-
-static unsigned char *
-alloc_buf(size_t size)
-{
-	size_t len = (size + BENCH_BUF_SLACK + 63) / 64 * 64;
-	unsigned char *p = aligned_alloc(64, len);
-
-	if (p == NULL) {
-		bb_fail("out of memory");
-	}
-	/* Touch every page now, not during the timed loop. */
-	memset(p, 0, len);
-	return p;
 }
 
 /* One round of one row: iters timed round trips into samples. Return 0, or
@@ -345,18 +324,18 @@ rt_once(const struct bb_plan *plan, int row, uint64_t *samples, char *why, size_
 	j.samples = samples;
 	j.ctx = calloc(1, t->ctx_size);
 	if (j.ctx == NULL) {
-		bb_fail("out of memory");
+		bench_fail("out of memory");
 	}
-	j.out = alloc_buf(j.size);
-	j.in = alloc_buf(j.size);
+	j.out = bb_alloc_buf(j.size);
+	j.in = bb_alloc_buf(j.size);
 	j.ready = bb_map_shared(4096, "the round-trip control word");
 
 	/* From the buses' creation until the child is registered, a signal
 	 * must find everything it has to clean up. */
-	bb_block();
+	bench_block(NULL);
 	rc = t->setup(j.ctx, j.size);
 	if (rc < 0) {
-		bb_unblock();
+		bench_unblock();
 		snprintf(why, whylen, "setup failed: %s", shmkit_strerror(rc));
 		free(j.ctx);
 		free(j.out);
@@ -365,15 +344,15 @@ rt_once(const struct bb_plan *plan, int row, uint64_t *samples, char *why, size_
 		return 1;
 	}
 	bb_spawn(rt_child, &j, 0);
-	bb_unblock();
+	bench_unblock();
 	snprintf(what, sizeof(what), "the %s round trips", j.name);
-	bb_watchdog(plan->watchdog_s, what);
+	bench_watchdog(plan->watchdog_s, what);
 	rt_parent(&j);
 	bb_reap_all(what);
-	bb_watchdog(0, NULL);
-	bb_block();
+	bench_watchdog(0, NULL);
+	bench_block(NULL);
 	t->teardown(j.ctx);
-	bb_unblock();
+	bench_unblock();
 	free(j.ctx);
 	free(j.out);
 	free(j.in);
@@ -396,7 +375,7 @@ bb_run_rt(const struct bb_plan *plan, struct bb_report *rep, int show)
 	for (int i = 0; i < BB_RT_NROWS; i++) {
 		pool[i] = calloc(per * plan->rt_rounds, sizeof(uint64_t));
 		if (pool[i] == NULL) {
-			bb_fail("out of memory for %lu samples", per * plan->rt_rounds);
+			bench_fail("out of memory for %lu samples", per * plan->rt_rounds);
 		}
 		rep->rt[i].measured = 1;
 	}
@@ -407,8 +386,8 @@ bb_run_rt(const struct bb_plan *plan, struct bb_report *rep, int show)
 			if (!l->measured) {
 				continue;
 			}
-			bb_progress(show, "measuring round trips: %s, round %u of %u",
-				    bb_rt_names[i], r + 1, plan->rt_rounds);
+			bench_progress(show, "measuring round trips: %s, round %u of %u",
+				       bb_rt_names[i], r + 1, plan->rt_rounds);
 			if (rt_once(plan, i, pool[i] + (size_t)r * per, l->why, sizeof(l->why)) !=
 			    0) {
 				l->measured = 0;

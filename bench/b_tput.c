@@ -60,26 +60,12 @@ struct tp_job {
 	struct tp_ctl *ctl;
 };
 
-static unsigned char *
-alloc_buf(size_t size)
-{
-	size_t len = (size + BENCH_BUF_SLACK + 63) / 64 * 64;
-	unsigned char *p = aligned_alloc(64, len);
-
-	if (p == NULL) {
-		bb_fail("out of memory");
-	}
-	/* Touch every page now, not during the timed loop. */
-	memset(p, 0, len);
-	return p;
-}
-
 static void
 consumer(void *arg, unsigned idx)
 {
 	struct tp_job *j = arg;
 	size_t cap = j->size + BENCH_BUF_SLACK;
-	unsigned char *buf = alloc_buf(j->size);
+	unsigned char *buf = bb_alloc_buf(j->size);
 	shmkit_bus *b = NULL;
 	uint64_t t0 = 0;
 	int rc;
@@ -87,8 +73,8 @@ consumer(void *arg, unsigned idx)
 	(void)idx;
 	rc = bb_pin_cpu(j->plan, j->plan->cpu_sub);
 	if (rc < 0) {
-		bb_child_fail("%s: consumer: cannot pin to CPU %d: %s", j->name, j->plan->cpu_sub,
-			      strerror(-rc));
+		bench_child_fail("%s: consumer: cannot pin to CPU %d: %s", j->name,
+				 j->plan->cpu_sub, strerror(-rc));
 	}
 	if (j->kind != TP_RING) {
 		rc = shmkit_bus_open(&b, j->spec);
@@ -99,8 +85,8 @@ consumer(void *arg, unsigned idx)
 			rc = shmkit_bus_subscribe(b, 0);
 		}
 		if (rc < 0) {
-			bb_child_fail("%s: consumer: cannot subscribe: %s", j->name,
-				      shmkit_strerror(rc));
+			bench_child_fail("%s: consumer: cannot subscribe: %s", j->name,
+					 shmkit_strerror(rc));
 		}
 	}
 	atomic_store_explicit(&j->ctl->ready, 1, memory_order_release);
@@ -126,7 +112,7 @@ consumer(void *arg, unsigned idx)
 				memcpy(&seq, p, sizeof(seq));
 				rc = shmkit_bus_release(b);
 				if (rc < 0) {
-					bb_child_fail(
+					bench_child_fail(
 						"%s: consumer: release of message %lu failed: "
 						"%s",
 						j->name, k, shmkit_strerror(rc));
@@ -135,22 +121,22 @@ consumer(void *arg, unsigned idx)
 			break;
 		}
 		if (n < 0) {
-			bb_child_fail("%s: consumer: receive of message %lu failed: %s", j->name, k,
-				      shmkit_strerror((int)n));
+			bench_child_fail("%s: consumer: receive of message %lu failed: %s", j->name,
+					 k, shmkit_strerror((int)n));
 		}
 		if (lost != 0) {
-			bb_child_fail("%s: consumer: %llu messages lost before message %lu on a "
-				      "reliable bus",
-				      j->name, (unsigned long long)lost, k);
+			bench_child_fail("%s: consumer: %llu messages lost before message %lu on a "
+					 "reliable bus",
+					 j->name, (unsigned long long)lost, k);
 		}
 		if ((size_t)n != j->size) {
-			bb_child_fail("%s: consumer: message %lu has %zd bytes, %zu expected",
-				      j->name, k, n, j->size);
+			bench_child_fail("%s: consumer: message %lu has %zd bytes, %zu expected",
+					 j->name, k, n, j->size);
 		}
 		if (seq != k) {
-			bb_child_fail("%s: consumer: message %llu received where %lu was due "
-				      "(lost, duplicated or reordered)",
-				      j->name, (unsigned long long)seq, k);
+			bench_child_fail("%s: consumer: message %llu received where %lu was due "
+					 "(lost, duplicated or reordered)",
+					 j->name, (unsigned long long)seq, k);
 		}
 		if (k + 1 == j->warm) {
 			t0 = bench_now_ns();
@@ -164,7 +150,7 @@ consumer(void *arg, unsigned idx)
 static void
 produce(struct tp_job *j, shmkit_bus *b)
 {
-	unsigned char *src = alloc_buf(j->size);
+	unsigned char *src = bb_alloc_buf(j->size);
 
 	for (unsigned long k = 0; k < j->total; k++) {
 		uint64_t seq = k;
@@ -191,8 +177,8 @@ produce(struct tp_job *j, shmkit_bus *b)
 			break;
 		}
 		if (rc < 0) {
-			bb_fail("%s: producer: send of message %lu failed: %s", j->name, k,
-				shmkit_strerror(rc));
+			bench_fail("%s: producer: send of message %lu failed: %s", j->name, k,
+				   shmkit_strerror(rc));
 		}
 	}
 	free(src);
@@ -220,11 +206,11 @@ tp_once(const struct bb_plan *plan, int kind, const char *name, size_t size, uin
 	j.ctl = bb_map_shared(sizeof(*j.ctl), "the throughput control block");
 	snprintf(what, sizeof(what), "the %s throughput measurement", name);
 
-	bb_block();
+	bench_block(NULL);
 	if (kind == TP_RING) {
 		rc = bench_slots_create(&j.ring, size);
 		if (rc < 0) {
-			bb_unblock();
+			bench_unblock();
 			snprintf(why, whylen, "cannot map the ring: %s", strerror(-rc));
 			bench_unmap(j.ctl, sizeof(*j.ctl));
 			return 1;
@@ -239,7 +225,7 @@ tp_once(const struct bb_plan *plan, int kind, const char *name, size_t size, uin
 		bb_bus_spec(j.spec, sizeof(j.spec));
 		rc = shmkit_bus_create(&b, j.spec, &o);
 		if (rc < 0) {
-			bb_unblock();
+			bench_unblock();
 			snprintf(why, whylen, "shmkit_bus_create failed: %s", shmkit_strerror(rc));
 			bench_unmap(j.ctl, sizeof(*j.ctl));
 			return 1;
@@ -247,28 +233,28 @@ tp_once(const struct bb_plan *plan, int kind, const char *name, size_t size, uin
 		bb_guard_spec(j.spec, 1);
 		rc = shmkit_bus_set_wait(b, SHMKIT_BUS_WAIT_SPIN);
 		if (rc < 0) {
-			bb_fail("%s: shmkit_bus_set_wait failed: %s", name, shmkit_strerror(rc));
+			bench_fail("%s: shmkit_bus_set_wait failed: %s", name, shmkit_strerror(rc));
 		}
 	}
 	bb_spawn(consumer, &j, 0);
-	bb_unblock();
-	bb_watchdog(plan->watchdog_s, what);
+	bench_unblock();
+	bench_watchdog(plan->watchdog_s, what);
 	/* The subscriber joins before the first message: nothing predates it. */
 	while (!atomic_load_explicit(&j.ctl->ready, memory_order_acquire)) {
 		bench_relax();
 	}
 	produce(&j, b);
 	bb_reap_all(what);
-	bb_watchdog(0, NULL);
+	bench_watchdog(0, NULL);
 	*mps = (double)msgs / ((double)(j.ctl->t1 > j.ctl->t0 ? j.ctl->t1 - j.ctl->t0 : 1) / 1e9);
-	bb_block();
+	bench_block(NULL);
 	if (kind == TP_RING) {
 		bench_slots_destroy(&j.ring);
 	} else {
 		shmkit_bus_remove(b);
 		bb_guard_spec(j.spec, 0);
 	}
-	bb_unblock();
+	bench_unblock();
 	bench_unmap(j.ctl, sizeof(*j.ctl));
 	return 0;
 }
@@ -277,8 +263,8 @@ tp_once(const struct bb_plan *plan, int kind, const char *name, size_t size, uin
 static double
 memcpy_once(unsigned long msgs)
 {
-	unsigned char *src = alloc_buf(BB_BIG);
-	unsigned char *dst = alloc_buf(BB_BIG);
+	unsigned char *src = bb_alloc_buf(BB_BIG);
+	unsigned char *dst = bb_alloc_buf(BB_BIG);
 	unsigned long warm = msgs / 10 > 16 ? msgs / 10 : 16;
 	uint64_t t0 = 0;
 
@@ -365,8 +351,8 @@ bb_run_tput(const struct bb_plan *plan, struct bb_report *rep, int show)
 					 bb_zc_sizes[c - C_ZC0]);
 				break;
 			}
-			bb_progress(show, "measuring throughput: %s, round %u of %u", name, r + 1,
-				    rounds);
+			bench_progress(show, "measuring throughput: %s, round %u of %u", name,
+				       r + 1, rounds);
 			switch (c) {
 			case C_RING64:
 				t->msgs = plan->tp_small;

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* shmkit-bench-bus: the publish/subscribe bus next to the floors of what it does. */
-#include <errno.h>
 #include <getopt.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,23 +34,6 @@ static const char usage[] =
 	"\n"
 	"Exit status: 0 measured, 1 runtime failure (a failed call, a message lost,\n"
 	"duplicated, reordered or cut, a child that died, the watchdog), 2 bad usage.\n";
-
-void
-bb_progress(int on, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!on) {
-		return;
-	}
-	fprintf(stderr, "\r%-78s\r", "");
-	if (fmt == NULL) {
-		return;
-	}
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-}
 
 static void
 set_mode(struct bb_plan *plan, int quick, int smoke)
@@ -104,7 +85,7 @@ set_mode(struct bb_plan *plan, int quick, int smoke)
 		plan->tp_zc = 300000;
 		plan->watchdog_s = 300;
 	}
-	plan->rt_warmup = plan->rt_iters / 10 > 0 ? plan->rt_iters / 10 : 1;
+	plan->rt_warmup = bench_warmup(plan->rt_iters);
 	/* The log of the spinning fan-out holds every message of the run:
 	 * spinning subscribers sharing a CPU wait their turn for as long as
 	 * the scheduler makes them (256 of them: most of a second), and none
@@ -118,14 +99,11 @@ set_mode(struct bb_plan *plan, int quick, int smoke)
 static void
 parse_only(struct bb_plan *plan, const char *arg)
 {
-	char buf[256], *save = NULL;
+	char buf[256], *save;
 
-	if (strlen(arg) >= sizeof(buf)) {
-		bench_usage_error("--only: list too long");
-	}
-	strcpy(buf, arg);
 	plan->parts = 0;
-	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = bench_list_first("--only", arg, buf, sizeof(buf), &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
 		if (strcmp(tok, "rt") == 0) {
 			plan->parts |= BB_PART_RT;
 		} else if (strcmp(tok, "fanout") == 0) {
@@ -152,14 +130,11 @@ cmp_unsigned(const void *a, const void *b)
 static void
 parse_subs(struct bb_plan *plan, const char *arg)
 {
-	char buf[256], *save = NULL;
+	char buf[256], *save;
 	size_t n = 0;
 
-	if (strlen(arg) >= sizeof(buf)) {
-		bench_usage_error("--subs: list too long");
-	}
-	strcpy(buf, arg);
-	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = bench_list_first("--subs", arg, buf, sizeof(buf), &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
 		unsigned long v;
 
 		if (bench_parse_ulong(tok, &v) != 0 || v < 1 || v > BB_MAX_SUBS) {
@@ -183,14 +158,6 @@ parse_subs(struct bb_plan *plan, const char *arg)
 	plan->nsubs = n;
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* The p50 of the difference between two back-to-back clock reads. */
 static double
 clock_cost(void)
@@ -202,7 +169,7 @@ clock_cost(void)
 
 		d[i] = bench_now_ns() - a;
 	}
-	qsort(d, 1001, sizeof(d[0]), cmp_u64);
+	qsort(d, 1001, sizeof(d[0]), bench_cmp_u64);
 	return (double)d[500];
 }
 
@@ -257,46 +224,23 @@ main(int argc, char **argv)
 	static struct bb_report rep;
 	static struct bb_plan plan;
 	struct bench_machine mach;
-	int json = 0, quick = 0, smoke = 0, c, show;
+	struct bench_cli cli = {0};
+	int c, show;
 	const char *only = NULL, *subs = NULL;
 
 	bench_prog = "shmkit-bench-bus";
 	memset(&mach, 0, sizeof(mach));
-	/* getopt's own messages are two lines; this program says one. */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = bench_getopt(argc, argv, opts, usage, &cli)) != -1) {
 		switch (c) {
-		case 'q':
-			quick = 1;
-			break;
-		case 's':
-			smoke = 1;
-			break;
 		case 'o':
 			only = optarg;
 			break;
 		case 'n':
 			subs = optarg;
 			break;
-		case 'j':
-			json = 1;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		case ':':
-			bench_usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			bench_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind < argc) {
-		bench_usage_error("unexpected argument '%s'", argv[optind]);
-	}
-	if (quick && smoke) {
-		bench_usage_error("--quick and --smoke exclude each other");
-	}
-	set_mode(&plan, quick, smoke);
+	set_mode(&plan, cli.quick, cli.smoke);
 	plan.parts = BB_PART_RT | BB_PART_FANOUT | BB_PART_TPUT;
 	if (only != NULL) {
 		parse_only(&plan, only);
@@ -321,16 +265,12 @@ main(int argc, char **argv)
 	if (plan.parts & BB_PART_TPUT) {
 		bb_run_tput(&plan, &rep, show);
 	}
-	bb_progress(show, NULL);
+	bench_progress(show, NULL);
 
-	if (json) {
+	if (cli.json) {
 		bb_print_json(&rep);
 	} else {
 		bb_print_table(&rep);
 	}
-	if (fflush(stdout) != 0) {
-		fprintf(stderr, "%s: cannot write the results: %s\n", bench_prog, strerror(errno));
-		return 1;
-	}
-	return 0;
+	return bench_finish();
 }

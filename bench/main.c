@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* shmkit-bench: IPC latency and throughput, library and kernel side by side. */
-#include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,47 +29,18 @@ static const char usage[] =
 	"Exit status: 0 measured, 1 runtime failure (including a payload check\n"
 	"failure or the watchdog), 2 bad usage.\n";
 
-/* A size such as 64, 4K, 4KiB, 1M or 1MiB. */
-static int
-parse_size(const char *s, size_t *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (*s < '0' || *s > '9') {
-		return -1;
-	}
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0) {
-		return -1;
-	}
-	if (strcmp(end, "K") == 0 || strcmp(end, "k") == 0 || strcmp(end, "KiB") == 0) {
-		v <<= 10;
-	} else if (strcmp(end, "M") == 0 || strcmp(end, "MiB") == 0) {
-		v <<= 20;
-	} else if (strcmp(end, "") != 0 && strcmp(end, "B") != 0) {
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 static void
 parse_sizes(struct bench_plan *plan, const char *arg)
 {
 	char buf[256];
-	char *save = NULL;
+	char *save;
 
-	if (strlen(arg) >= sizeof(buf)) {
-		bench_usage_error("--sizes: list too long");
-	}
-	strcpy(buf, arg);
 	plan->nsizes = 0;
-	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = bench_list_first("--sizes", arg, buf, sizeof(buf), &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
 		size_t v;
 
-		if (parse_size(tok, &v) != 0) {
+		if (bench_parse_size(tok, &v) != 0) {
 			bench_usage_error("--sizes: bad size '%s'", tok);
 		}
 		if (v < BENCH_MIN_SIZE || v > BENCH_MAX_SIZE) {
@@ -92,13 +61,10 @@ static void
 parse_only(int *selected, const char *arg)
 {
 	char buf[512];
-	char *save = NULL;
+	char *save;
 
-	if (strlen(arg) >= sizeof(buf)) {
-		bench_usage_error("--only: list too long");
-	}
-	strcpy(buf, arg);
-	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = bench_list_first("--only", arg, buf, sizeof(buf), &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
 		size_t i;
 
 		for (i = 0; i < bench_ntransports; i++) {
@@ -175,7 +141,8 @@ main(int argc, char **argv)
 	struct bench_machine mach;
 	struct bench_row *rows;
 	int selected[64] = {0};
-	int any_only = 0, json = 0, quick = 0, smoke = 0, c, show;
+	struct bench_cli cli = {0};
+	int any_only = 0, c, show;
 	unsigned long iters = 0;
 	size_t nrows = 0;
 
@@ -190,22 +157,10 @@ main(int argc, char **argv)
 	plan.sizes[2] = 65536;
 	plan.sizes[3] = 1048576;
 	plan.nsizes = 4;
-	/* getopt's own messages are two lines; this program says one. */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = bench_getopt(argc, argv, opts, usage, &cli)) != -1) {
 		switch (c) {
-		case 'q':
-			quick = 1;
-			break;
-		case 's':
-			smoke = 1;
-			break;
 		case 'i':
-			if (bench_parse_ulong(optarg, &iters) != 0 || iters < 1 ||
-			    iters > 100000000UL) {
-				bench_usage_error("--iters: expected 1..100000000, got '%s'",
-						  optarg);
-			}
+			iters = bench_count_arg("--iters", optarg);
 			break;
 		case 'o':
 			parse_only(selected, optarg);
@@ -216,7 +171,7 @@ main(int argc, char **argv)
 			break;
 		case 'L': {
 			size_t v;
-			if (parse_size(optarg, &v) != 0 || v < BENCH_MIN_SIZE ||
+			if (bench_parse_size(optarg, &v) != 0 || v < BENCH_MIN_SIZE ||
 			    v > ((size_t)1 << 20)) {
 				bench_usage_error("--lat-size: expected %d B..1 MiB, got '%s'",
 						  BENCH_MIN_SIZE, optarg);
@@ -224,29 +179,12 @@ main(int argc, char **argv)
 			plan.lat_size = v;
 			break;
 		}
-		case 'j':
-			json = 1;
-			break;
 		case 'l':
 			list_transports();
 			return 0;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		case ':':
-			bench_usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			bench_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind < argc) {
-		bench_usage_error("unexpected argument '%s'", argv[optind]);
-	}
-	if (quick && smoke) {
-		bench_usage_error("--quick and --smoke exclude each other");
-	}
-
-	set_mode(&plan, smoke ? "smoke" : quick ? "quick" : "full");
+	set_mode(&plan, cli.smoke ? "smoke" : cli.quick ? "quick" : "full");
 	if (iters != 0) {
 		plan.iters_given = 1;
 		plan.lat_iters = iters;
@@ -255,21 +193,14 @@ main(int argc, char **argv)
 			plan.tput_min = iters;
 		}
 	}
-	plan.lat_warmup = plan.lat_iters / 10 > 0 ? plan.lat_iters / 10 : 1;
+	plan.lat_warmup = bench_warmup(plan.lat_iters);
 	/*
-	 * The watchdog bounds each single measurement. A smoke run must stop
-	 * itself (and clean up) well before the test runner's own timeout;
-	 * longer runs get time in proportion to their counts, since a round
-	 * trip over loopback TCP takes tens of microseconds.
+	 * The watchdog bounds each single measurement: longer runs get time in
+	 * proportion to their counts, since a round trip over loopback TCP
+	 * takes tens of microseconds.
 	 */
-	if (smoke) {
-		plan.watchdog_s = 30;
-	} else {
-		unsigned long n = plan.lat_iters > plan.tput_max ? plan.lat_iters : plan.tput_max;
-
-		/* One extra millisecond per iteration, at most one more day. */
-		plan.watchdog_s = 120 + (unsigned)(n / 1000 < 86400 ? n / 1000 : 86400);
-	}
+	plan.watchdog_s = bench_watchdog_for(
+		cli.smoke, plan.lat_iters > plan.tput_max ? plan.lat_iters : plan.tput_max);
 
 	bench_probe_machine(&plan, &mach);
 	bench_runner_init();
@@ -300,15 +231,11 @@ main(int argc, char **argv)
 	}
 	progress(show, NULL, NULL, 0);
 
-	if (json) {
+	if (cli.json) {
 		bench_print_json(&plan, &mach, rows, nrows);
 	} else {
 		bench_print_table(&plan, &mach, rows, nrows);
 	}
 	free(rows);
-	if (fflush(stdout) != 0) {
-		fprintf(stderr, "shmkit-bench: cannot write the results: %s\n", strerror(errno));
-		return 1;
-	}
-	return 0;
+	return bench_finish();
 }

@@ -114,31 +114,18 @@ ssize_t qb_recv(struct qb_queue *x, long msgtyp, int except, long *type, int now
 int qb_count(struct qb_queue *x, uint64_t *n);
 
 /*
- * Cleanup on every path. The parent registers its queues and children; a
- * watchdog (SIGALRM), SIGINT, SIGTERM or SIGHUP kills and reaps the
- * children, removes the queues and exits with status 1. Registration
- * happens with those signals blocked (qb_block/qb_unblock), so a handler
- * never sees a half-made entry.
+ * Cleanup on every path (q_mech.c, on guard.c). The parent registers its
+ * queues and children; a watchdog (SIGALRM), SIGINT, SIGTERM or SIGHUP, or
+ * a failure in the parent (bench_fail), kills and reaps the children,
+ * removes the queues and exits with status 1. Registration happens with
+ * those signals blocked (bench_block), so a handler never sees a half-made
+ * entry.
  */
 void qb_guard_init(void);
-void qb_block(void);
-void qb_unblock(void);
-void qb_guard_child(pid_t pid);
-/* A registered child was reaped: forget it. */
-void qb_guard_reaped(pid_t pid);
-/* Arm the watchdog for one measurement (0 disarms). */
-void qb_watchdog(unsigned secs, const char *what);
 /* In a child right after fork: default signal dispositions, dies with the
  * parent, nothing of the parent's registry. 0, or -1 if the parent is
  * already gone. */
 int qb_child_init(pid_t parent);
-/* A failure in the parent: print it, kill the children, remove the
- * queues, exit 1. */
-__attribute__((format(printf, 1, 2), noreturn)) void qb_fail(const char *fmt, ...);
-/* As qb_fail, without a message (a child has given the reason). */
-__attribute__((noreturn)) void qb_abandon_exit(void);
-/* A failure in a child: print it and _exit(1); the parent cleans up. */
-__attribute__((format(printf, 1, 2), noreturn)) void qb_child_fail(const char *fmt, ...);
 
 /* What a run does, decided by the options (queue_main.c). */
 struct qb_plan {

@@ -3,15 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mqueue.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "q_bench.h"
@@ -185,15 +181,10 @@ shmkit_create(struct qb_queue *x, unsigned long depth, char *why, size_t whylen)
 
 /* ---- the interface ----------------------------------------------------- */
 
-/* What the signal handlers clean up: the queues that exist and the
- * children that run. Changed only with the handled signals blocked. */
+/* What the signal handlers clean up besides the children (guard.c): the
+ * queues that exist. Changed only with the handled signals blocked. */
 #define MAX_LIVE 4
-#define MAX_KIDS 8
 static struct qb_queue *live[MAX_LIVE];
-static pid_t kids[MAX_KIDS];
-static size_t nkids;
-static sigset_t handled;
-static char watchdog_msg[256];
 
 static void
 track(struct qb_queue *x, int on)
@@ -405,41 +396,12 @@ qb_count(struct qb_queue *x, uint64_t *n)
 
 /* ---- cleanup on every path --------------------------------------------- */
 
-/* write(2) of a whole string; usable from a signal handler. */
-static void
-put_str(const char *s)
-{
-	size_t n = strlen(s);
-
-	while (n > 0) {
-		ssize_t w = write(STDERR_FILENO, s, n);
-
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w <= 0) {
-			return;
-		}
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
-/* Kill and reap the children, then remove the queues: a child killed
- * first can no longer be inside a queue operation we would race with. Only
+/* Remove the queues, after the children are gone: a child killed first
+ * can no longer be inside a queue operation we would race with. Only
  * async-signal-safe calls. */
 static void
-abandon_all(void)
+remove_live(void)
 {
-	for (size_t i = 0; i < nkids; i++) {
-		kill(kids[i], SIGKILL);
-	}
-	for (size_t i = 0; i < nkids; i++) {
-		while (waitpid(kids[i], NULL, 0) < 0 && errno == EINTR) {
-			continue;
-		}
-	}
-	nkids = 0;
 	for (size_t i = 0; i < MAX_LIVE; i++) {
 		if (live[i] != NULL) {
 			abandon(live[i]);
@@ -448,142 +410,22 @@ abandon_all(void)
 	}
 }
 
-static void
-on_signal(int sig)
-{
-	if (sig == SIGALRM) {
-		put_str(watchdog_msg);
-	} else {
-		put_str(bench_prog);
-		put_str(": interrupted; measurement abandoned\n");
-	}
-	abandon_all();
-	_exit(1);
-}
-
 void
 qb_guard_init(void)
 {
-	struct sigaction sa;
-
-	sigemptyset(&handled);
-	sigaddset(&handled, SIGALRM);
-	sigaddset(&handled, SIGINT);
-	sigaddset(&handled, SIGTERM);
-	sigaddset(&handled, SIGHUP);
-	memset(&sa, 0, sizeof(sa));
-	/* Handlers never nest: each one ends the process. */
-	sa.sa_mask = handled;
-	sa.sa_handler = on_signal;
-	sigaction(SIGALRM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-}
-
-void
-qb_block(void)
-{
-	sigprocmask(SIG_BLOCK, &handled, NULL);
-}
-
-void
-qb_unblock(void)
-{
-	sigprocmask(SIG_UNBLOCK, &handled, NULL);
-}
-
-void
-qb_guard_child(pid_t pid)
-{
-	if (nkids < MAX_KIDS) {
-		kids[nkids++] = pid;
-	}
-}
-
-void
-qb_guard_reaped(pid_t pid)
-{
-	for (size_t i = 0; i < nkids; i++) {
-		if (kids[i] == pid) {
-			kids[i] = kids[--nkids];
-			return;
-		}
-	}
-}
-
-void
-qb_watchdog(unsigned secs, const char *what)
-{
-	alarm(0);
-	if (secs == 0) {
-		return;
-	}
-	snprintf(watchdog_msg, sizeof(watchdog_msg),
-		 "%s: watchdog: %s did not finish in %u s; stopped and cleaned up\n", bench_prog,
-		 what, secs);
-	alarm(secs);
+	bench_guard_init(0, remove_live);
 }
 
 int
 qb_child_init(pid_t parent)
 {
-	struct sigaction dfl;
-
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	sigaction(SIGALRM, &dfl, NULL);
-	sigaction(SIGINT, &dfl, NULL);
-	sigaction(SIGTERM, &dfl, NULL);
-	sigaction(SIGHUP, &dfl, NULL);
-	/* The queues and the children are the parent's to clean up. */
+	if (bench_guard_child(parent) < 0) {
+		return -1;
+	}
+	/* The queues are the parent's to clean up. */
 	for (size_t i = 0; i < MAX_LIVE; i++) {
 		live[i] = NULL;
 	}
-	nkids = 0;
-	/* If the parent dies, so does the child, rather than waiting forever
-	 * on a queue nobody will use again. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent) {
-		return -1;
-	}
-	qb_unblock();
+	bench_unblock();
 	return 0;
-}
-
-void
-qb_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	qb_block();
-	fprintf(stderr, "%s: ", bench_prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	abandon_all();
-	exit(1);
-}
-
-void
-qb_abandon_exit(void)
-{
-	qb_block();
-	abandon_all();
-	exit(1);
-}
-
-void
-qb_child_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", bench_prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	/* _exit: the parent's stdio buffers must not be flushed twice. */
-	_exit(1);
 }

@@ -13,17 +13,6 @@
  * factor of msgtyp 0 on the same queue (shmkit-queue). */
 #define SEL_TARGET 2.0
 
-static const char *
-size_str(size_t size, char *buf, size_t len)
-{
-	if (size >= 1024 && size % 1024 == 0) {
-		snprintf(buf, len, "%zu KiB", size >> 10);
-	} else {
-		snprintf(buf, len, "%zu B", size);
-	}
-	return buf;
-}
-
 /* msgs/s of the System V row at the same size and producer count, or 0. */
 static double
 sysv_mps(const struct qb_report *r, int s, int p)
@@ -78,8 +67,9 @@ print_tput(const struct qb_report *r)
 					snprintf(prod, sizeof(prod), "%u", qb_prods[p]);
 				}
 				printf("%-7s %-9s %-19s ",
-				       p == 0 && i == 0 ? size_str(qb_sizes[s], sz, sizeof(sz))
-							: "",
+				       p == 0 && i == 0
+					       ? bench_size_str(qb_sizes[s], sz, sizeof(sz))
+					       : "",
 				       prod, qb_rows[i].name);
 				if (!t->measured) {
 					printf("%4s %9s  %s\n", "", "n/a", t->why);
@@ -106,7 +96,8 @@ print_tput(const struct qb_report *r)
 		for (int s = 0; s < QB_NSIZES; s++) {
 			const struct qb_tput *t = &r->tput[s][0][i];
 
-			printf("%s%s: %s", s ? "; " : "", size_str(qb_sizes[s], sz, sizeof(sz)),
+			printf("%s%s: %s", s ? "; " : "",
+			       bench_size_str(qb_sizes[s], sz, sizeof(sz)),
 			       t->note[0] != '\0' ? t->note : "n/a");
 		}
 		printf("\n");
@@ -204,42 +195,12 @@ qb_print_table(const struct qb_report *r)
 
 	printf("shmkit-bench-queue %s, %s run%s\n", SHMKIT_BENCH_VERSION, r->plan->mode,
 	       r->plan->iters_given ? " with --iters" : "");
-	printf("machine: %s, %ld CPUs online (%d usable), Linux %s %s\n", m->cpu_model,
-	       m->cpus_online, m->cpus_allowed, m->kernel, m->arch);
+	bench_print_machine(m);
 	printf("pinning: %s\n", r->plan->pin_note);
 	printf("kernel queues: %s\n", r->plan->ipc_note);
 	print_tput(r);
 	print_select(r);
 	print_targets(r);
-}
-
-/* A JSON string; the names and reasons are ASCII, but escape anyway. */
-static void
-json_str(const char *s)
-{
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			printf("\\%c", c);
-		} else if (c < 0x20) {
-			printf("\\u%04x", c);
-		} else {
-			putchar(c);
-		}
-	}
-	putchar('"');
-}
-
-static void
-json_ratio(const char *key, double num, double den)
-{
-	if (num > 0 && den > 0) {
-		printf(", \"%s\": %.3f", key, num / den);
-	} else {
-		printf(", \"%s\": null", key);
-	}
 }
 
 static void
@@ -260,24 +221,22 @@ json_tput(const struct qb_report *r)
 				printf("%s\n    {\"size\": %zu, \"producers\": %u, \"row\": ",
 				       first ? "" : ",", qb_sizes[s], qb_prods[p]);
 				first = 0;
-				json_str(qb_rows[i].name);
+				bench_json_str(qb_rows[i].name);
 				printf(", \"kind\": ");
-				json_str(qb_rows[i].kind);
+				bench_json_str(qb_rows[i].kind);
 				printf(", \"description\": ");
-				json_str(qb_rows[i].what);
+				bench_json_str(qb_rows[i].what);
 				if (!t->measured) {
-					printf(", \"available\": false, \"reason\": ");
-					json_str(t->why);
-					printf("}");
+					bench_json_unavailable(t->why);
 					continue;
 				}
 				printf(", \"room\": %lu, \"capacity\": ", t->room);
-				json_str(t->note);
+				bench_json_str(t->note);
 				printf(", \"messages_per_round\": %lu, \"rounds\": %u, "
 				       "\"msgs_per_s\": %.1f, \"msgs_per_s_min\": %.1f, "
 				       "\"msgs_per_s_max\": %.1f, \"mb_per_s\": %.2f",
 				       t->msgs, t->rounds, t->mps, t->mps_min, t->mps_max, t->mbps);
-				json_ratio("vs_sysv", t->mps, sysv_mps(r, s, p));
+				bench_json_ratio("vs_sysv", t->mps, sysv_mps(r, s, p));
 				printf("}");
 			}
 		}
@@ -302,26 +261,24 @@ json_select(const struct qb_report *r)
 
 			printf("%s\n    {\"row\": ", first ? "" : ",");
 			first = 0;
-			json_str(qb_sel_rows[i]->name);
+			bench_json_str(qb_sel_rows[i]->name);
 			printf(", \"kind\": ");
-			json_str(qb_sel_rows[i]->kind);
+			bench_json_str(qb_sel_rows[i]->kind);
 			printf(", \"mode\": ");
-			json_str(qb_modes[k].id);
+			bench_json_str(qb_modes[k].id);
 			printf(", \"description\": ");
-			json_str(qb_modes[k].name);
+			bench_json_str(qb_modes[k].name);
 			if (!m->measured) {
-				printf(", \"available\": false, \"reason\": ");
-				json_str(m->why);
-				printf("}");
+				bench_json_unavailable(m->why);
 				continue;
 			}
 			printf(", \"capacity\": ");
-			json_str(r->sel_note[i]);
+			bench_json_str(r->sel_note[i]);
 			printf(", \"p50_ns\": %.2f, \"min_ns\": %.2f, \"max_ns\": %.2f", m->p50_ns,
 			       m->min_ns, m->max_ns);
-			json_ratio("vs_msgtyp0", m->p50_ns, sel_p50(r, i, 0));
+			bench_json_ratio("vs_msgtyp0", m->p50_ns, sel_p50(r, i, 0));
 			if (i != sv && sv >= 0) {
-				json_ratio("vs_sysv", m->p50_ns, sel_p50(r, sv, k));
+				bench_json_ratio("vs_sysv", m->p50_ns, sel_p50(r, sv, k));
 			}
 			printf("}");
 		}
@@ -340,14 +297,8 @@ json_targets(const struct qb_report *r)
 
 		printf("%s\n    {\"target\": \"select_%s\", \"description\": ", k > 1 ? "," : "",
 		       qb_modes[k].id);
-		printf("\"%s p50 / msgtyp 0 p50, %s\", \"limit\": %.2f, \"at_least\": false, ",
-		       qb_modes[k].name, qb_sel_rows[0]->name, SEL_TARGET);
-		if (ref <= 0 || v <= 0) {
-			printf("\"ratio\": null, \"met\": null}");
-		} else {
-			printf("\"ratio\": %.3f, \"met\": %s}", v / ref,
-			       v / ref <= SEL_TARGET ? "true" : "false");
-		}
+		printf("\"%s p50 / msgtyp 0 p50, %s\"", qb_modes[k].name, qb_sel_rows[0]->name);
+		bench_json_target(SEL_TARGET, 0, ref > 0 && v > 0 ? v / ref : 0);
 	}
 	printf("\n  ]\n");
 }
@@ -358,24 +309,12 @@ qb_print_json(const struct qb_report *r)
 	const struct bench_machine *m = r->mach;
 	const struct qb_plan *pl = r->plan;
 
-	printf("{\n  \"tool\": \"shmkit-bench-queue\",\n  \"version\": ");
-	json_str(SHMKIT_BENCH_VERSION);
-	printf(",\n  \"mode\": ");
-	json_str(pl->mode);
-	printf(",\n  \"iters_given\": %s", pl->iters_given ? "true" : "false");
-	printf(",\n  \"machine\": {\"cpu_model\": ");
-	json_str(m->cpu_model);
-	printf(", \"cpus_online\": %ld, \"cpus_usable\": %d, \"kernel\": ", m->cpus_online,
-	       m->cpus_allowed);
-	json_str(m->kernel);
-	printf(", \"arch\": ");
-	json_str(m->arch);
-	printf(", \"pinned\": %s, \"producer_cpu\": %d, \"consumer_cpu\": %d, \"pinning\": ",
-	       pl->pinned ? "true" : "false", pl->pinned ? pl->cpu_prod : -1,
-	       pl->pinned ? pl->cpu_cons : -1);
-	json_str(pl->pin_note);
+	bench_json_head("shmkit-bench-queue", pl->mode, pl->iters_given);
+	printf(",\n  ");
+	bench_json_machine(m, pl->pinned, "producer_cpu", pl->cpu_prod, "consumer_cpu",
+			   pl->cpu_cons, pl->pin_note);
 	printf(", \"kernel_queues\": ");
-	json_str(pl->ipc_note);
+	bench_json_str(pl->ipc_note);
 	printf("},\n");
 	json_tput(r);
 	json_select(r);

@@ -155,41 +155,34 @@ one_op(struct sel *s)
 	char why[200];
 
 	if (n < 0) {
-		qb_fail("%s: %s: receive failed with %d messages queued: %s", s->row->name,
-			s->mode->name, QB_SEL_MSGS, strerror((int)-n));
+		bench_fail("%s: %s: receive failed with %d messages queued: %s", s->row->name,
+			   s->mode->name, QB_SEL_MSGS, strerror((int)-n));
 	}
 	memcpy(&word, x->text, sizeof(word));
 	id = word & ((UINT64_C(1) << TYPE_SHIFT) - 1);
 	if (n != QB_SEL_SIZE || id >= QB_SEL_MSGS || (long)(word >> TYPE_SHIFT) != type_of(id) ||
 	    type != type_of(id)) {
-		qb_fail("%s: %s: received a message of %zd bytes, type %ld, first word 0x%" PRIx64
+		bench_fail(
+			"%s: %s: received a message of %zd bytes, type %ld, first word 0x%" PRIx64
 			"; message %u (type %ld, %d bytes) was due",
 			s->row->name, s->mode->name, n, type, word, due, type_of(due), QB_SEL_SIZE);
 	}
 	if (id != due) {
-		qb_fail("%s: %s: received message %" PRIu64 " (type %ld) where message %u "
-			"(type %ld) was due",
-			s->row->name, s->mode->name, id, type, due, type_of(due));
+		bench_fail("%s: %s: received message %" PRIu64 " (type %ld) where message %u "
+			   "(type %ld) was due",
+			   s->row->name, s->mode->name, id, type, due, type_of(due));
 	}
 	if (bench_check(x->text, QB_SEL_SIZE, word, why, sizeof(why)) != 0) {
-		qb_fail("%s: %s: checksum mismatch in message %" PRIu64, s->row->name,
-			s->mode->name, id);
+		bench_fail("%s: %s: checksum mismatch in message %" PRIu64, s->row->name,
+			   s->mode->name, id);
 	}
 	model_pop(&s->m, type);
 	rc = qb_send(x, type, QB_SEL_SIZE, 1);
 	if (rc < 0) {
-		qb_fail("%s: %s: sending message %" PRIu64 " back failed: %s", s->row->name,
-			s->mode->name, id, strerror(-rc));
+		bench_fail("%s: %s: sending message %" PRIu64 " back failed: %s", s->row->name,
+			   s->mode->name, id, strerror(-rc));
 	}
 	model_push(&s->m, (unsigned)id);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 static void
@@ -199,11 +192,11 @@ expect_count(struct sel *s, uint64_t want, const char *when)
 	int rc = qb_count(s->x, &n);
 
 	if (rc < 0) {
-		qb_fail("%s: cannot read the queue's count: %s", s->row->name, strerror(-rc));
+		bench_fail("%s: cannot read the queue's count: %s", s->row->name, strerror(-rc));
 	}
 	if (n != want) {
-		qb_fail("%s: %" PRIu64 " messages queued %s, %" PRIu64 " expected", s->row->name, n,
-			when, want);
+		bench_fail("%s: %" PRIu64 " messages queued %s, %" PRIu64 " expected", s->row->name,
+			   n, when, want);
 	}
 }
 
@@ -217,8 +210,8 @@ fill(struct sel *s)
 		bench_fill(s->x->text, QB_SEL_SIZE, word);
 		rc = qb_send(s->x, type_of(id), QB_SEL_SIZE, 1);
 		if (rc < 0) {
-			qb_fail("%s: filling the queue: send of message %u failed: %s",
-				s->row->name, id, strerror(-rc));
+			bench_fail("%s: filling the queue: send of message %u failed: %s",
+				   s->row->name, id, strerror(-rc));
 		}
 		model_push(&s->m, id);
 	}
@@ -243,14 +236,14 @@ drain(struct sel *s)
 		char why[200];
 
 		if (n < 0) {
-			qb_fail("%s: final drain: receive %u failed: %s", s->row->name, k,
-				strerror((int)-n));
+			bench_fail("%s: final drain: receive %u failed: %s", s->row->name, k,
+				   strerror((int)-n));
 		}
 		memcpy(&word, x->text, sizeof(word));
 		if (n != QB_SEL_SIZE || word != (((uint64_t)type_of(due) << TYPE_SHIFT) | due) ||
 		    bench_check(x->text, QB_SEL_SIZE, word, why, sizeof(why)) != 0) {
-			qb_fail("%s: final drain: receive %u did not return message %u intact",
-				s->row->name, k, due);
+			bench_fail("%s: final drain: receive %u did not return message %u intact",
+				   s->row->name, k, due);
 		}
 		model_pop(&s->m, type_of(due));
 	}
@@ -271,9 +264,9 @@ qb_run_select(const struct qb_plan *plan, const struct qb_row *row, struct qb_se
 		memset(&out[k], 0, sizeof(out[k]));
 	}
 	if (s == NULL || samples == NULL) {
-		qb_fail("out of memory");
+		bench_fail("out of memory");
 	}
-	qb_block();
+	bench_block(NULL);
 	rc = qb_queue_create(&x, row, QB_SEL_SIZE, QB_SEL_MSGS, why, sizeof(why));
 	if (rc == 0 && x.room < QB_SEL_MSGS) {
 		snprintf(why, sizeof(why), "the queue holds only %lu messages of %d B (%.140s)",
@@ -281,7 +274,7 @@ qb_run_select(const struct qb_plan *plan, const struct qb_row *row, struct qb_se
 		qb_queue_destroy(&x);
 		rc = -ENOSPC;
 	}
-	qb_unblock();
+	bench_unblock();
 	if (rc < 0) {
 		snprintf(note, notelen, "n/a");
 		for (int k = 0; k < QB_NMODES; k++) {
@@ -296,7 +289,7 @@ qb_run_select(const struct qb_plan *plan, const struct qb_row *row, struct qb_se
 	s->x = &x;
 	s->rng = UINT64_C(0x9E3779B97F4A7C15);
 
-	qb_watchdog(plan->watchdog_s, "filling the selective-receive queue");
+	bench_watchdog(plan->watchdog_s, "filling the selective-receive queue");
 	fill(s);
 	for (int k = 0; k < QB_NMODES; k++) {
 		char what[160];
@@ -306,7 +299,7 @@ qb_run_select(const struct qb_plan *plan, const struct qb_row *row, struct qb_se
 		s->mode = &qb_modes[k];
 		snprintf(what, sizeof(what), "the %s selective receive (%s)", row->name,
 			 qb_modes[k].name);
-		qb_watchdog(plan->watchdog_s, what);
+		bench_watchdog(plan->watchdog_s, what);
 		/* The warm-up also lets the queue settle into the mode's
 		 * order (two full turns of the queue in a full run). */
 		for (unsigned long i = 0; i < plan->sel_warmup; i++) {
@@ -321,21 +314,20 @@ qb_run_select(const struct qb_plan *plan, const struct qb_row *row, struct qb_se
 			t1 = bench_now_ns();
 			v[b] = (double)(t1 - t0) / (double)plan->sel_batch_ops;
 		}
-		qsort(v, nb, sizeof(*v), cmp_double);
+		out[k].p50_ns = bench_median(v, nb);
 		out[k].measured = 1;
 		out[k].batches = nb;
 		out[k].batch_ops = plan->sel_batch_ops;
 		out[k].min_ns = v[0];
 		out[k].max_ns = v[nb - 1];
-		out[k].p50_ns = nb % 2 ? v[nb / 2] : (v[nb / 2 - 1] + v[nb / 2]) / 2;
 		expect_count(s, QB_SEL_MSGS, "after the mode");
 	}
-	qb_watchdog(plan->watchdog_s, "draining the selective-receive queue");
+	bench_watchdog(plan->watchdog_s, "draining the selective-receive queue");
 	drain(s);
-	qb_watchdog(0, NULL);
-	qb_block();
+	bench_watchdog(0, NULL);
+	bench_block(NULL);
 	qb_queue_destroy(&x);
-	qb_unblock();
+	bench_unblock();
 	free(s);
 	free(samples);
 }

@@ -55,8 +55,8 @@ pin_or_fail(const struct job *j, int cpu, const char *who)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
-		qb_child_fail("%s: %s: cannot pin to CPU %d: %s", j->row->name, who, cpu,
-			      strerror(errno));
+		bench_child_fail("%s: %s: cannot pin to CPU %d: %s", j->row->name, who, cpu,
+				 strerror(errno));
 	}
 }
 
@@ -88,8 +88,8 @@ producer(const struct job *j, unsigned p)
 		bench_fill(j->x->text, j->size, seq);
 		rc = qb_send(j->x, (long)p, j->size, 0);
 		if (rc < 0) {
-			qb_child_fail("%s: %s: send of message %lu failed: %s", j->row->name, who,
-				      i, strerror(-rc));
+			bench_child_fail("%s: %s: send of message %lu failed: %s", j->row->name,
+					 who, i, strerror(-rc));
 		}
 	}
 	_exit(0);
@@ -115,36 +115,37 @@ consumer(const struct job *j)
 		ssize_t n = qb_recv(j->x, 0, 0, &type, 0);
 
 		if (n < 0) {
-			qb_child_fail("%s: consumer: receive %" PRIu64 " failed: %s", name, k,
-				      strerror((int)-n));
+			bench_child_fail("%s: consumer: receive %" PRIu64 " failed: %s", name, k,
+					 strerror((int)-n));
 		}
 		if ((size_t)n != j->size) {
-			qb_child_fail("%s: consumer: message %" PRIu64
-				      " has %zd bytes, %zu expected",
-				      name, k, n, j->size);
+			bench_child_fail("%s: consumer: message %" PRIu64
+					 " has %zd bytes, %zu expected",
+					 name, k, n, j->size);
 		}
 		memcpy(&word, j->x->text, sizeof(word));
 		p = (unsigned)(word >> PROD_SHIFT);
 		seq = word & SEQ_MASK;
 		if (p < 1 || p > j->nprod) {
-			qb_child_fail("%s: consumer: message %" PRIu64 " names producer %u (of %u)",
-				      name, k, p, j->nprod);
+			bench_child_fail("%s: consumer: message %" PRIu64
+					 " names producer %u (of %u)",
+					 name, k, p, j->nprod);
 		}
 		if (seq != next[p]) {
-			qb_child_fail("%s: consumer: producer %u: message %" PRIu64
-				      " received where %" PRIu64
-				      " was due (lost, duplicated or reordered)",
-				      name, p, seq, next[p]);
+			bench_child_fail("%s: consumer: producer %u: message %" PRIu64
+					 " received where %" PRIu64
+					 " was due (lost, duplicated or reordered)",
+					 name, p, seq, next[p]);
 		}
 		if (j->row->mech != QB_POSIX && type != (long)p) {
-			qb_child_fail("%s: consumer: producer %u: message %" PRIu64
-				      " has type %ld, %u expected",
-				      name, p, seq, type, p);
+			bench_child_fail("%s: consumer: producer %u: message %" PRIu64
+					 " has type %ld, %u expected",
+					 name, p, seq, type, p);
 		}
 		if (bench_check(j->x->text, j->size, word, why, sizeof(why)) != 0) {
-			qb_child_fail("%s: consumer: producer %u: checksum mismatch in message "
-				      "%" PRIu64 " (%zu bytes)",
-				      name, p, seq, j->size);
+			bench_child_fail("%s: consumer: producer %u: checksum mismatch in message "
+					 "%" PRIu64 " (%zu bytes)",
+					 name, p, seq, j->size);
 		}
 		next[p]++;
 		/* The clock spans the messages after the warm-up, while the
@@ -157,19 +158,19 @@ consumer(const struct job *j)
 	j->ctl->t0 = t0;
 	for (unsigned p = 1; p <= j->nprod; p++) {
 		if (next[p] != j->warm + j->msgs) {
-			qb_child_fail("%s: consumer: producer %u: %" PRIu64
-				      " messages received, %lu sent",
-				      name, p, next[p], j->warm + j->msgs);
+			bench_child_fail("%s: consumer: producer %u: %" PRIu64
+					 " messages received, %lu sent",
+					 name, p, next[p], j->warm + j->msgs);
 		}
 	}
 	rc = qb_count(j->x, &left);
 	if (rc < 0) {
-		qb_child_fail("%s: consumer: cannot read the queue's count: %s", name,
-			      strerror(-rc));
+		bench_child_fail("%s: consumer: cannot read the queue's count: %s", name,
+				 strerror(-rc));
 	}
 	if (left != 0) {
-		qb_child_fail("%s: consumer: %" PRIu64 " messages left after the last one", name,
-			      left);
+		bench_child_fail("%s: consumer: %" PRIu64 " messages left after the last one", name,
+				 left);
 	}
 	_exit(0);
 }
@@ -179,20 +180,8 @@ consumer(const struct job *j)
 static void
 check_child(const struct job *j, pid_t pid, int status, const pid_t *pids)
 {
-	const char *who = pid == pids[0] ? "consumer" : "producer";
-
-	qb_guard_reaped(pid);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		return;
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 1) {
-		qb_abandon_exit();
-	}
-	if (WIFSIGNALED(status)) {
-		qb_fail("%s: the %s died of signal %d (%s)", j->row->name, who, WTERMSIG(status),
-			strsignal(WTERMSIG(status)));
-	}
-	qb_fail("%s: the %s exited with status %d", j->row->name, who, WEXITSTATUS(status));
+	bench_guard_ended(pid, status, j->row->name,
+			  pid == pids[0] ? "the consumer" : "the producer");
 }
 
 int
@@ -208,7 +197,7 @@ qb_run_tput(const struct qb_plan *plan, const struct qb_row *row, size_t size, u
 	int rc, status;
 
 	if (nprod < 1 || nprod > MAX_PROD) {
-		qb_fail("%u producers: 1..%d supported", nprod, MAX_PROD);
+		bench_fail("%u producers: 1..%d supported", nprod, MAX_PROD);
 	}
 	memset(&j, 0, sizeof(j));
 	j.plan = plan;
@@ -217,20 +206,20 @@ qb_run_tput(const struct qb_plan *plan, const struct qb_row *row, size_t size, u
 	j.size = size;
 	j.nprod = nprod;
 	j.msgs = msgs;
-	j.warm = msgs / 10 > 0 ? msgs / 10 : 1;
+	j.warm = bench_warmup(msgs);
 	j.ctl = bench_map_shared(sizeof(*j.ctl));
 	if (j.ctl == NULL) {
-		qb_fail("%s: cannot map the control block: %s", row->name, strerror(errno));
+		bench_fail("%s: cannot map the control block: %s", row->name, strerror(errno));
 	}
 	atomic_init(&j.ctl->ready, 0);
 	atomic_init(&j.ctl->go, 0);
 
 	/* From the queue's creation until every child is registered, a signal
 	 * must find everything it has to clean up. */
-	qb_block();
+	bench_block(NULL);
 	rc = qb_queue_create(&x, row, size, QB_DEPTH, why, whylen);
 	if (rc < 0) {
-		qb_unblock();
+		bench_unblock();
 		bench_unmap(j.ctl, sizeof(*j.ctl));
 		return 1;
 	}
@@ -242,7 +231,7 @@ qb_run_tput(const struct qb_plan *plan, const struct qb_row *row, size_t size, u
 		pid_t pid = fork();
 
 		if (pid < 0) {
-			qb_fail("%s: fork failed: %s", row->name, strerror(errno));
+			bench_fail("%s: fork failed: %s", row->name, strerror(errno));
 		}
 		if (pid == 0) {
 			if (qb_child_init(parent) < 0) {
@@ -254,12 +243,12 @@ qb_run_tput(const struct qb_plan *plan, const struct qb_row *row, size_t size, u
 			producer(&j, i);
 		}
 		pids[i] = pid;
-		qb_guard_child(pid);
+		bench_guard_add(pid);
 	}
-	qb_unblock();
+	bench_unblock();
 	snprintf(what, sizeof(what), "the %s throughput measurement (%zu B, %u producer%s)",
 		 row->name, size, nprod, nprod == 1 ? "" : "s");
-	qb_watchdog(plan->watchdog_s, what);
+	bench_watchdog(plan->watchdog_s, what);
 
 	/* Release the producers once everyone is in place; a child that fails
 	 * while setting up ends the run here rather than at the watchdog. */
@@ -280,18 +269,18 @@ qb_run_tput(const struct qb_plan *plan, const struct qb_row *row, size_t size, u
 			if (errno == EINTR) {
 				continue;
 			}
-			qb_fail("%s: waitpid failed: %s", row->name, strerror(errno));
+			bench_fail("%s: waitpid failed: %s", row->name, strerror(errno));
 		}
 		check_child(&j, pid, status, pids);
 		left--;
 	}
-	qb_watchdog(0, NULL);
+	bench_watchdog(0, NULL);
 
 	*mps = (double)nprod * (double)msgs /
 	       ((double)(j.ctl->t1 > j.ctl->t0 ? j.ctl->t1 - j.ctl->t0 : 1) / 1e9);
-	qb_block();
+	bench_block(NULL);
 	qb_queue_destroy(&x);
-	qb_unblock();
+	bench_unblock();
 	bench_unmap(j.ctl, sizeof(*j.ctl));
 	return 0;
 }

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +44,8 @@ static const char usage[] =
 static void
 set_mode(struct qb_plan *plan, int quick, int smoke, unsigned long iters)
 {
+	unsigned long n;
+
 	if (smoke) {
 		plan->mode = "smoke";
 		plan->tput_msgs[0] = 500;
@@ -80,45 +81,14 @@ set_mode(struct qb_plan *plan, int quick, int smoke, unsigned long iters)
 		}
 	}
 	/*
-	 * The watchdog bounds each single measurement. A smoke run must stop
-	 * itself (and clean up) well before the test runner's own timeout;
-	 * longer ones get a millisecond per message on top of two minutes.
+	 * The watchdog bounds each single measurement: a millisecond per
+	 * message of the longest one on top of two minutes.
 	 */
-	if (smoke) {
-		plan->watchdog_s = 30;
-	} else {
-		unsigned long n = plan->tput_msgs[0] * QB_NPRODS;
-
-		if (plan->sel_batches * plan->sel_batch_ops > n) {
-			n = plan->sel_batches * plan->sel_batch_ops;
-		}
-		plan->watchdog_s = 120 + (unsigned)(n / 1000 < 86400 ? n / 1000 : 86400);
+	n = plan->tput_msgs[0] * QB_NPRODS;
+	if (plan->sel_batches * plan->sel_batch_ops > n) {
+		n = plan->sel_batches * plan->sel_batch_ops;
 	}
-}
-
-static void
-progress(int on, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!on) {
-		return;
-	}
-	fprintf(stderr, "\r%-78s\r", "");
-	if (fmt == NULL) {
-		return;
-	}
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
+	plan->watchdog_s = bench_watchdog_for(smoke, n);
 }
 
 /*
@@ -143,11 +113,12 @@ run_tput(const struct qb_plan *plan, struct qb_report *rep, int show)
 					if (r > 0 && !t->measured) {
 						continue;
 					}
-					progress(show,
-						 "measuring %s: %zu B, %u producer%s, round %u of "
-						 "%u",
-						 qb_rows[i].name, qb_sizes[s], qb_prods[p],
-						 qb_prods[p] == 1 ? "" : "s", r + 1, plan->rounds);
+					bench_progress(
+						show,
+						"measuring %s: %zu B, %u producer%s, round %u of "
+						"%u",
+						qb_rows[i].name, qb_sizes[s], qb_prods[p],
+						qb_prods[p] == 1 ? "" : "s", r + 1, plan->rounds);
 					if (qb_run_tput(plan, &qb_rows[i], qb_sizes[s], qb_prods[p],
 							plan->tput_msgs[s], &v[s][p][i][r], &room,
 							note, sizeof(note), t->why,
@@ -174,10 +145,9 @@ run_tput(const struct qb_plan *plan, struct qb_report *rep, int show)
 				if (!t->measured) {
 					continue;
 				}
-				qsort(x, n, sizeof(*x), cmp_double);
+				t->mps = bench_median(x, n);
 				t->rounds = n;
 				t->msgs = plan->tput_msgs[s] * qb_prods[p];
-				t->mps = n % 2 ? x[n / 2] : (x[n / 2 - 1] + x[n / 2]) / 2;
 				t->mps_min = x[0];
 				t->mps_max = x[n - 1];
 				t->mbps = t->mps * (double)qb_sizes[s] / 1e6;
@@ -239,52 +209,25 @@ main(int argc, char **argv)
 	struct bench_plan probe;
 	struct bench_machine mach;
 	struct qb_plan plan;
-	int json = 0, quick = 0, smoke = 0, host_ipc = 0, c, show;
+	struct bench_cli cli = {0};
+	int host_ipc = 0, c, show;
 	unsigned long iters = 0;
 
 	bench_prog = "shmkit-bench-queue";
 	memset(&plan, 0, sizeof(plan));
 	memset(&probe, 0, sizeof(probe));
 	memset(&mach, 0, sizeof(mach));
-	/* getopt's own messages are two lines; this program says one. */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = bench_getopt(argc, argv, opts, usage, &cli)) != -1) {
 		switch (c) {
-		case 'q':
-			quick = 1;
-			break;
-		case 's':
-			smoke = 1;
-			break;
 		case 'i':
-			if (bench_parse_ulong(optarg, &iters) != 0 || iters < 1 ||
-			    iters > 100000000UL) {
-				bench_usage_error("--iters: expected 1..100000000, got '%s'",
-						  optarg);
-			}
-			break;
-		case 'j':
-			json = 1;
+			iters = bench_count_arg("--iters", optarg);
 			break;
 		case 'H':
 			host_ipc = 1;
 			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		case ':':
-			bench_usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			bench_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind < argc) {
-		bench_usage_error("unexpected argument '%s'", argv[optind]);
-	}
-	if (quick && smoke) {
-		bench_usage_error("--quick and --smoke exclude each other");
-	}
-	set_mode(&plan, quick, smoke, iters);
+	set_mode(&plan, cli.quick, cli.smoke, iters);
 	if (host_ipc) {
 		snprintf(plan.ipc_note, sizeof(plan.ipc_note),
 			 "the host's IPC namespace and limits (--host-ipc)");
@@ -315,20 +258,16 @@ main(int argc, char **argv)
 	rep.mach = &mach;
 	run_tput(&plan, &rep, show);
 	for (int i = 0; i < QB_NSEL; i++) {
-		progress(show, "measuring %s: selective receive", qb_sel_rows[i]->name);
+		bench_progress(show, "measuring %s: selective receive", qb_sel_rows[i]->name);
 		qb_run_select(&plan, qb_sel_rows[i], rep.sel[i], rep.sel_note[i],
 			      sizeof(rep.sel_note[i]));
 	}
-	progress(show, NULL);
+	bench_progress(show, NULL);
 
-	if (json) {
+	if (cli.json) {
 		qb_print_json(&rep);
 	} else {
 		qb_print_table(&rep);
 	}
-	if (fflush(stdout) != 0) {
-		fprintf(stderr, "%s: cannot write the results: %s\n", bench_prog, strerror(errno));
-		return 1;
-	}
-	return 0;
+	return bench_finish();
 }

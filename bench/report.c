@@ -36,19 +36,6 @@ best_mbps(const struct bench_row *rows, size_t nrows, size_t k)
 	return best;
 }
 
-static const char *
-size_str(size_t size, char *buf, size_t len)
-{
-	if (size >= ((size_t)1 << 20) && size % ((size_t)1 << 20) == 0) {
-		snprintf(buf, len, "%zu MiB", size >> 20);
-	} else if (size >= 1024 && size % 1024 == 0) {
-		snprintf(buf, len, "%zu KiB", size >> 10);
-	} else {
-		snprintf(buf, len, "%zu B", size);
-	}
-	return buf;
-}
-
 void
 bench_print_table(const struct bench_plan *plan, const struct bench_machine *m,
 		  const struct bench_row *rows, size_t nrows)
@@ -59,8 +46,7 @@ bench_print_table(const struct bench_plan *plan, const struct bench_machine *m,
 
 	printf("shmkit-bench %s, %s run%s\n", SHMKIT_BENCH_VERSION, plan->mode,
 	       plan->iters_given ? " with --iters" : "");
-	printf("machine: %s, %ld CPUs online (%d usable), Linux %s %s\n", m->cpu_model,
-	       m->cpus_online, m->cpus_allowed, m->kernel, m->arch);
+	bench_print_machine(m);
 	printf("pinning: %s\n", m->pin_note);
 
 	printf("\nRound-trip latency in ns: %lu round trips after %lu warm-up "
@@ -111,7 +97,7 @@ bench_print_table(const struct bench_plan *plan, const struct bench_machine *m,
 				continue;
 			}
 			printf("%-8s %-18s %-6s ",
-			       first ? size_str(plan->sizes[k], sz, sizeof(sz)) : "",
+			       first ? bench_size_str(plan->sizes[k], sz, sizeof(sz)) : "",
 			       rows[i].t->name, rows[i].t->kind);
 			first = 0;
 			if (!tp->measured) {
@@ -128,48 +114,16 @@ bench_print_table(const struct bench_plan *plan, const struct bench_machine *m,
 	       "floors (cacheline, futex) have no throughput rows.\n");
 }
 
-/* A JSON string; the names and reasons are ASCII, but escape anyway. */
-static void
-json_str(const char *s)
-{
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			printf("\\%c", c);
-		} else if (c < 0x20) {
-			printf("\\u%04x", c);
-		} else {
-			putchar(c);
-		}
-	}
-	putchar('"');
-}
-
 void
 bench_print_json(const struct bench_plan *plan, const struct bench_machine *m,
 		 const struct bench_row *rows, size_t nrows)
 {
 	uint64_t ref = reference_p50(rows, nrows);
 
-	printf("{\n  \"tool\": \"shmkit-bench\",\n  \"version\": ");
-	json_str(SHMKIT_BENCH_VERSION);
-	printf(",\n  \"mode\": ");
-	json_str(plan->mode);
-	printf(",\n  \"iters_given\": %s", plan->iters_given ? "true" : "false");
-	printf(",\n  \"machine\": {\"cpu_model\": ");
-	json_str(m->cpu_model);
-	printf(", \"cpus_online\": %ld, \"cpus_usable\": %d, \"kernel\": ", m->cpus_online,
-	       m->cpus_allowed);
-	json_str(m->kernel);
-	printf(", \"arch\": ");
-	json_str(m->arch);
-	printf(", \"pinned\": %s, \"parent_cpu\": %d, \"child_cpu\": %d, "
-	       "\"pinning\": ",
-	       plan->pinned ? "true" : "false", plan->pinned ? plan->cpu_parent : -1,
-	       plan->pinned ? plan->cpu_child : -1);
-	json_str(m->pin_note);
+	bench_json_head("shmkit-bench", plan->mode, plan->iters_given);
+	printf(",\n  ");
+	bench_json_machine(m, plan->pinned, "parent_cpu", plan->cpu_parent, "child_cpu",
+			   plan->cpu_child, m->pin_note);
 	printf("},\n  \"latency_round_trips\": %lu,\n  \"latency_warmup\": %lu,\n", plan->lat_iters,
 	       plan->lat_warmup);
 	printf("  \"throughput_sizes\": [");
@@ -183,11 +137,11 @@ bench_print_json(const struct bench_plan *plan, const struct bench_machine *m,
 		const struct bench_latency *l = &r->lat;
 
 		printf("%s\n    {\"transport\": ", i ? "," : "");
-		json_str(r->t->name);
+		bench_json_str(r->t->name);
 		printf(", \"kind\": ");
-		json_str(r->t->kind);
+		bench_json_str(r->t->kind);
 		printf(", \"description\": ");
-		json_str(r->t->what);
+		bench_json_str(r->t->what);
 		printf(",\n     \"latency\": ");
 		if (l->measured) {
 			printf("{\"size\": %zu, \"round_trips\": %lu, "
@@ -203,11 +157,8 @@ bench_print_json(const struct bench_plan *plan, const struct bench_machine *m,
 				printf("null}");
 			}
 		} else {
-			printf("{\"size\": %zu, \"available\": false, "
-			       "\"reason\": ",
-			       l->size);
-			json_str(l->why);
-			printf("}");
+			printf("{\"size\": %zu", l->size);
+			bench_json_unavailable(l->why);
 		}
 		printf(",\n     \"throughput\": [");
 		for (size_t k = 0; k < plan->nsizes; k++) {
@@ -222,11 +173,8 @@ bench_print_json(const struct bench_plan *plan, const struct bench_machine *m,
 				       tp->size, tp->msgs, tp->secs, tp->msgs_per_s, tp->mb_per_s,
 				       best > 0 ? tp->mb_per_s / best : 0.0);
 			} else {
-				printf("{\"size\": %zu, \"available\": false, "
-				       "\"reason\": ",
-				       tp->size);
-				json_str(tp->why);
-				printf("}");
+				printf("{\"size\": %zu", tp->size);
+				bench_json_unavailable(tp->why);
 			}
 		}
 		printf("]}");

@@ -8,23 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
 
 /*
- * What the signal handlers need to clean up: the transport in use, its
- * context, and the child. They change only while the handled signals are
- * blocked, so a handler never sees them half-updated.
+ * What the signal handlers need to clean up besides the child (guard.c):
+ * the transport in use and its context. They change only while the handled
+ * signals are blocked, so a handler never sees them half-updated.
  */
 static const struct bench_transport *cur_t;
 static void *cur_ctx;
-static pid_t cur_child;
-static char watchdog_msg[256];
-static char peer_msg[256];
-static sigset_t handled;
 
 struct phase {
 	const struct bench_transport *t;
@@ -39,119 +33,21 @@ struct phase {
 	unsigned char *in;
 };
 
-/* write(2) of a whole string; usable from a signal handler. */
+/* Release the transport's kernel objects; async-signal-safe, as the
+ * guard's handlers call it once the child is gone. */
 static void
-put_str(const char *s)
+teardown_current(void)
 {
-	size_t n = strlen(s);
-
-	while (n > 0) {
-		ssize_t w = write(STDERR_FILENO, s, n);
-
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w <= 0) {
-			return;
-		}
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
-/*
- * Kill and reap the child and release the transport's kernel objects.
- * Only async-signal-safe calls: the handlers below use it.
- */
-static void
-abandon(void)
-{
-	if (cur_child > 0) {
-		kill(cur_child, SIGKILL);
-		while (waitpid(cur_child, NULL, 0) < 0 && errno == EINTR) {
-			continue;
-		}
-		cur_child = 0;
-	}
 	if (cur_t != NULL) {
 		cur_t->teardown(cur_ctx);
 		cur_t = NULL;
 	}
 }
 
-static void
-on_alarm(int sig)
-{
-	(void)sig;
-	put_str(watchdog_msg);
-	abandon();
-	_exit(1);
-}
-
-static void
-on_interrupt(int sig)
-{
-	(void)sig;
-	put_str(bench_prog);
-	put_str(": interrupted; measurement abandoned\n");
-	abandon();
-	_exit(1);
-}
-
-/*
- * A child that fails prints its own reason and exits with status 1. The
- * parent may be blocked in a receive that would never return (a spinning
- * shared-memory wait, a System V queue), so it is not left to notice: this
- * handler ends the run at once. A normal exit (status 0) is left alone for
- * the main path to reap; WNOWAIT keeps the child waitable for it.
- */
-static void
-on_child(int sig)
-{
-	siginfo_t si;
-	int saved = errno;
-
-	(void)sig;
-	if (cur_child <= 0) {
-		errno = saved;
-		return;
-	}
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_PID, (id_t)cur_child, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
-	    si.si_pid == 0 || (si.si_code == CLD_EXITED && si.si_status == 0)) {
-		errno = saved;
-		return;
-	}
-	if (si.si_code != CLD_EXITED || si.si_status != 1) {
-		put_str(peer_msg);
-	}
-	abandon();
-	_exit(1);
-}
-
 void
 bench_runner_init(void)
 {
-	struct sigaction sa;
-
-	sigemptyset(&handled);
-	sigaddset(&handled, SIGCHLD);
-	sigaddset(&handled, SIGALRM);
-	sigaddset(&handled, SIGINT);
-	sigaddset(&handled, SIGTERM);
-	sigaddset(&handled, SIGHUP);
-	memset(&sa, 0, sizeof(sa));
-	/* Handlers never nest: each one ends the process or returns quickly. */
-	sa.sa_mask = handled;
-	sa.sa_flags = SA_RESTART;
-	sa.sa_handler = on_child;
-	sigaction(SIGCHLD, &sa, NULL);
-	sa.sa_handler = on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
-	sa.sa_handler = on_interrupt;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	bench_guard_init(BENCH_GUARD_CHILD, teardown_current);
 	/* A peer that vanishes must show up as EPIPE, not kill the sender. */
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -162,14 +58,13 @@ parent_fail(const struct phase *ph, const char *fmt, ...)
 {
 	va_list ap;
 
-	sigprocmask(SIG_BLOCK, &handled, NULL);
+	bench_block(NULL);
 	fprintf(stderr, "%s: %s: parent: ", bench_prog, ph->t->name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	abandon();
-	exit(1);
+	bench_abandon_exit();
 }
 
 /* A failure seen by the child: report it; the parent's SIGCHLD handler
@@ -329,23 +224,12 @@ pin_to(int cpu)
 __attribute__((noreturn)) static void
 child_main(const struct bench_plan *plan, struct phase *ph, pid_t parent)
 {
-	struct sigaction dfl;
 	int rc;
 
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	sigaction(SIGCHLD, &dfl, NULL);
-	sigaction(SIGALRM, &dfl, NULL);
-	sigaction(SIGINT, &dfl, NULL);
-	sigaction(SIGTERM, &dfl, NULL);
-	sigaction(SIGHUP, &dfl, NULL);
-	/* If the parent dies, so does the child, rather than waiting forever
-	 * on a transport nobody will write again. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent) {
+	if (bench_guard_child(parent) < 0) {
 		_exit(1);
 	}
-	sigprocmask(SIG_UNBLOCK, &handled, NULL);
+	bench_unblock();
 	if (plan->pinned) {
 		rc = pin_to(plan->cpu_child);
 		if (rc < 0) {
@@ -364,19 +248,6 @@ child_main(const struct bench_plan *plan, struct phase *ph, pid_t parent)
 	_exit(0);
 }
 
-static unsigned char *
-alloc_buf(size_t size)
-{
-	size_t len = (size + BENCH_BUF_SLACK + 63) / 64 * 64;
-	unsigned char *p = aligned_alloc(64, len);
-
-	if (p != NULL) {
-		/* Touch every page now, not during the timed loop. */
-		memset(p, 0, len);
-	}
-	return p;
-}
-
 /*
  * Run one measurement. Return 0 when it ran, or 1 when the transport could
  * not be set up here (the reason is in why); every other failure ends the
@@ -386,31 +257,30 @@ static int
 run_pair(const struct bench_plan *plan, struct phase *ph, char *why, size_t whylen)
 {
 	const struct bench_transport *t = ph->t;
-	sigset_t old, chld;
+	sigset_t old;
 	pid_t pid, parent = getpid();
-	int rc, status;
+	int rc;
 
 	ph->ctx = calloc(1, t->ctx_size);
-	ph->out = alloc_buf(ph->size);
-	ph->in = alloc_buf(ph->size);
+	ph->out = bench_alloc_buf(ph->size);
+	ph->in = bench_alloc_buf(ph->size);
 	if (ph->ctx == NULL || ph->out == NULL || ph->in == NULL) {
 		fprintf(stderr, "%s: %s: out of memory\n", bench_prog, t->name);
 		exit(1);
 	}
-	snprintf(watchdog_msg, sizeof(watchdog_msg),
-		 "%s: %s: "
-		 "watchdog: the %s measurement did not finish in %u s; "
-		 "stopped and cleaned up\n",
-		 bench_prog, t->name, ph->latency ? "latency" : "throughput", plan->watchdog_s);
-	snprintf(peer_msg, sizeof(peer_msg),
-		 "%s: %s: the peer "
-		 "process died unexpectedly\n",
-		 bench_prog, t->name);
+	bench_watchdog_msg("%s: %s: "
+			   "watchdog: the %s measurement did not finish in %u s; "
+			   "stopped and cleaned up\n",
+			   bench_prog, t->name, ph->latency ? "latency" : "throughput",
+			   plan->watchdog_s);
+	bench_died_msg("%s: %s: the peer "
+		       "process died unexpectedly\n",
+		       bench_prog, t->name);
 
 	/* From here until the child is reaped, an interrupt must find the
 	 * kernel objects registered, so none is created while it could strike
 	 * unseen. */
-	sigprocmask(SIG_BLOCK, &handled, &old);
+	bench_block(&old);
 	rc = t->setup(ph->ctx, ph->size);
 	if (rc < 0) {
 		sigprocmask(SIG_SETMASK, &old, NULL);
@@ -427,14 +297,14 @@ run_pair(const struct bench_plan *plan, struct phase *ph, char *why, size_t whyl
 	pid = fork();
 	if (pid < 0) {
 		rc = errno;
-		abandon();
+		bench_abandon();
 		fprintf(stderr, "%s: %s: fork failed: %s\n", bench_prog, t->name, strerror(rc));
 		exit(1);
 	}
 	if (pid == 0) {
 		child_main(plan, ph, parent);
 	}
-	cur_child = pid;
+	bench_guard_add(pid);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	alarm(plan->watchdog_s);
 
@@ -448,25 +318,12 @@ run_pair(const struct bench_plan *plan, struct phase *ph, char *why, size_t whyl
 		parent_tput(ph);
 	}
 
-	/* Reap with SIGCHLD blocked, so that its handler does not race this
-	 * wait; the watchdog stays armed in case the child does not exit. */
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, NULL);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			parent_fail(ph, "waitpid failed: %s", strerror(errno));
-		}
+	rc = bench_guard_wait(pid);
+	if (rc < 0) {
+		parent_fail(ph, "waitpid failed: %s", strerror(-rc));
 	}
-	sigprocmask(SIG_BLOCK, &handled, NULL);
-	alarm(0);
-	cur_child = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 1) {
-			put_str(peer_msg);
-		}
-		abandon();
-		exit(1);
+	if (rc > 0) {
+		bench_abandon_exit();
 	}
 	if (t->end_check != NULL) {
 		char end_why[200] = "";
@@ -477,33 +334,13 @@ run_pair(const struct bench_plan *plan, struct phase *ph, char *why, size_t whyl
 				    end_why[0] != '\0' ? end_why : strerror(-rc));
 		}
 	}
-	abandon();
+	bench_abandon();
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	free(ph->ctx);
 	free(ph->out);
 	free(ph->in);
 	ph->ctx = NULL;
 	return 0;
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted samples, p in parts per 100000. */
-static uint64_t
-percentile(const uint64_t *s, unsigned long n, unsigned long p)
-{
-	unsigned long rank = (unsigned long)(((unsigned long long)n * p + 99999) / 100000);
-
-	if (rank == 0) {
-		rank = 1;
-	}
-	return s[rank - 1];
 }
 
 void
@@ -513,7 +350,6 @@ bench_run_latency(const struct bench_plan *plan, const struct bench_transport *t
 	struct phase ph;
 	char lim[128] = "";
 	size_t max = t->max_msg(lim, sizeof(lim));
-	double sum = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&ph, 0, sizeof(ph));
@@ -540,17 +376,7 @@ bench_run_latency(const struct bench_plan *plan, const struct bench_transport *t
 		free(ph.samples);
 		return;
 	}
-	qsort(ph.samples, ph.iters, sizeof(*ph.samples), cmp_u64);
-	for (unsigned long i = 0; i < ph.iters; i++) {
-		sum += (double)ph.samples[i];
-	}
-	out->measured = 1;
-	out->min_ns = ph.samples[0];
-	out->p50_ns = percentile(ph.samples, ph.iters, 50000);
-	out->p99_ns = percentile(ph.samples, ph.iters, 99000);
-	out->p999_ns = percentile(ph.samples, ph.iters, 99900);
-	out->max_ns = ph.samples[ph.iters - 1];
-	out->mean_ns = sum / (double)ph.iters;
+	bench_latency_fill(out, ph.samples, ph.iters);
 	free(ph.samples);
 }
 
@@ -591,7 +417,7 @@ bench_run_tput(const struct bench_plan *plan, const struct bench_transport *t, s
 	ph.latency = 0;
 	ph.size = size;
 	ph.iters = msgs;
-	ph.warmup = msgs / 10 > 0 ? msgs / 10 : 1;
+	ph.warmup = bench_warmup(msgs);
 	if (run_pair(plan, &ph, out->why, sizeof(out->why)) != 0) {
 		return;
 	}

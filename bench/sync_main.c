@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* shmkit-bench-sync: shmkit's mutex and semaphores against pthread, System V, POSIX, futex. */
-#include <errno.h>
 #include <stdint.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,13 +41,10 @@ static void
 parse_only(int *sel_m, int *sel_p, const char *arg)
 {
 	char buf[512];
-	char *save = NULL;
+	char *save;
 
-	if (strlen(arg) >= sizeof(buf)) {
-		bench_usage_error("--only: list too long");
-	}
-	strcpy(buf, arg);
-	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = bench_list_first("--only", arg, buf, sizeof(buf), &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
 		int found = 0;
 
 		for (size_t i = 0; i < bench_nmicros; i++) {
@@ -83,18 +78,10 @@ list_rows(void)
 	}
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static uint64_t
 median_u64(uint64_t *v, unsigned n)
 {
-	qsort(v, n, sizeof(*v), cmp_u64);
+	qsort(v, n, sizeof(*v), bench_cmp_u64);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -115,7 +102,7 @@ run_pingpongs(struct bench_plan *plan, const struct bench_transport *const *pps,
 
 	plan->rounds = rounds;
 	plan->lat_iters = (total + rounds - 1) / rounds;
-	plan->lat_warmup = plan->lat_iters / 10 > 0 ? plan->lat_iters / 10 : 1;
+	plan->lat_warmup = bench_warmup(plan->lat_iters);
 	for (unsigned r = 0; r < rounds; r++) {
 		for (size_t i = 0; i < np; i++) {
 			if (show) {
@@ -185,7 +172,8 @@ main(int argc, char **argv)
 	struct bench_plan plan;
 	struct bench_machine mach;
 	int sel_m[32] = {0}, sel_p[16] = {0};
-	int any_only = 0, json = 0, quick = 0, smoke = 0, c, show;
+	struct bench_cli cli = {0};
+	int any_only = 0, c, show;
 	unsigned long iters = 0, runs = 0;
 	size_t nm = 0, np = 0;
 
@@ -197,22 +185,10 @@ main(int argc, char **argv)
 	memset(&plan, 0, sizeof(plan));
 	memset(&mach, 0, sizeof(mach));
 	memset(&mp, 0, sizeof(mp));
-	/* getopt's own messages are two lines; this program says one. */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = bench_getopt(argc, argv, opts, usage, &cli)) != -1) {
 		switch (c) {
-		case 'q':
-			quick = 1;
-			break;
-		case 's':
-			smoke = 1;
-			break;
 		case 'i':
-			if (bench_parse_ulong(optarg, &iters) != 0 || iters < 1 ||
-			    iters > 100000000UL) {
-				bench_usage_error("--iters: expected 1..100000000, got '%s'",
-						  optarg);
-			}
+			iters = bench_count_arg("--iters", optarg);
 			break;
 		case 'r':
 			if (bench_parse_ulong(optarg, &runs) != 0 || runs < 1 || runs > 101 ||
@@ -225,26 +201,10 @@ main(int argc, char **argv)
 			parse_only(sel_m, sel_p, optarg);
 			any_only = 1;
 			break;
-		case 'j':
-			json = 1;
-			break;
 		case 'l':
 			list_rows();
 			return 0;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		case ':':
-			bench_usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			bench_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
-	}
-	if (optind < argc) {
-		bench_usage_error("unexpected argument '%s'", argv[optind]);
-	}
-	if (quick && smoke) {
-		bench_usage_error("--quick and --smoke exclude each other");
 	}
 
 	/*
@@ -252,13 +212,13 @@ main(int argc, char **argv)
 	 * loop cost nothing measurable, and many enough that the median shrugs
 	 * off a host hiccup; an odd count keeps the median a real sample.
 	 */
-	if (smoke) {
+	if (cli.smoke) {
 		plan.mode = "smoke";
 		plan.lat_iters = 200;
 		plan.rounds = 1;
 		mp.runs = 3;
 		mp.run_ns = 2000000;
-	} else if (quick) {
+	} else if (cli.quick) {
 		plan.mode = "quick";
 		plan.lat_iters = 30000;
 		plan.rounds = 3;
@@ -278,16 +238,9 @@ main(int argc, char **argv)
 	if (runs != 0) {
 		mp.runs = (unsigned)runs;
 	}
-	plan.lat_warmup = plan.lat_iters / 10 > 0 ? plan.lat_iters / 10 : 1;
-	/* As shmkit-bench: a smoke run stops itself well inside CTest's
-	 * timeout; longer ones get a millisecond per round trip on top. */
-	if (smoke) {
-		plan.watchdog_s = 30;
-	} else {
-		unsigned long n = plan.lat_iters;
-
-		plan.watchdog_s = 120 + (unsigned)(n / 1000 < 86400 ? n / 1000 : 86400);
-	}
+	plan.lat_warmup = bench_warmup(plan.lat_iters);
+	/* As shmkit-bench: a millisecond per round trip on top. */
+	plan.watchdog_s = bench_watchdog_for(cli.smoke, plan.lat_iters);
 	mp.watchdog_s = 30;
 
 	for (size_t i = 0; i < bench_nmicros; i++) {
@@ -325,14 +278,10 @@ main(int argc, char **argv)
 	rep.pps = pps;
 	rep.lat = lat;
 	rep.npps = np;
-	if (json) {
+	if (cli.json) {
 		bench_sync_print_json(&rep);
 	} else {
 		bench_sync_print_table(&rep);
 	}
-	if (fflush(stdout) != 0) {
-		fprintf(stderr, "%s: cannot write the results: %s\n", bench_prog, strerror(errno));
-		return 1;
-	}
-	return 0;
+	return bench_finish();
 }

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Runs the one-process rows: calibrate, interleaved timed runs, median. */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,31 +8,12 @@
 
 #include "sync.h"
 
-/* What the signal handlers tear down if the run is interrupted or hangs:
- * every row set up so far (a System V set would otherwise outlive us). */
+/* What the signal handlers tear down if the run is interrupted or hangs
+ * (guard.c): every row set up so far (a System V set would otherwise
+ * outlive us). */
 static const struct bench_micro *const *live_rows;
 static void **live_ctx;
 static size_t live_n;
-static sigset_t handled;
-
-static void
-put_str(const char *s)
-{
-	size_t n = strlen(s);
-
-	while (n > 0) {
-		ssize_t w = write(STDERR_FILENO, s, n);
-
-		if (w <= 0) {
-			if (w < 0 && errno == EINTR) {
-				continue;
-			}
-			return;
-		}
-		s += w;
-		n -= (size_t)w;
-	}
-}
 
 static void
 teardown_all(void)
@@ -43,34 +23,6 @@ teardown_all(void)
 			live_rows[i]->teardown(live_ctx[i]);
 		}
 	}
-}
-
-static void
-on_signal(int sig)
-{
-	put_str(bench_prog);
-	put_str(sig == SIGALRM ? ": watchdog: a one-process measurement did not finish; "
-				 "stopped and cleaned up\n"
-			       : ": interrupted; measurement abandoned\n");
-	teardown_all();
-	_exit(1);
-}
-
-__attribute__((noreturn)) static void
-fail(const struct bench_micro *row, const char *what, const char *why)
-{
-	sigprocmask(SIG_BLOCK, &handled, NULL);
-	fprintf(stderr, "%s: %s: %s: %s\n", bench_prog, row->name, what, why);
-	teardown_all();
-	exit(1);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /* One timed batch: nanoseconds for n iterations. */
@@ -87,7 +39,7 @@ timed(const struct bench_micro *row, void *ctx, unsigned long n, unsigned watchd
 	t1 = bench_now_ns();
 	alarm(0);
 	if (rc < 0) {
-		fail(row, "failed", why[0] != '\0' ? why : strerror(-rc));
+		bench_fail("%s: failed: %s", row->name, why[0] != '\0' ? why : strerror(-rc));
 	}
 	return t1 - t0;
 }
@@ -96,7 +48,6 @@ void
 bench_run_micros(const struct bench_micro *const *rows, size_t n, const struct bench_micro_plan *mp,
 		 struct bench_micro_result *out)
 {
-	struct sigaction sa;
 	void **ctx = calloc(n, sizeof(*ctx));
 	double *samples = calloc(n * mp->runs, sizeof(*samples));
 
@@ -104,18 +55,10 @@ bench_run_micros(const struct bench_micro *const *rows, size_t n, const struct b
 		fprintf(stderr, "%s: out of memory\n", bench_prog);
 		exit(1);
 	}
-	sigemptyset(&handled);
-	sigaddset(&handled, SIGALRM);
-	sigaddset(&handled, SIGINT);
-	sigaddset(&handled, SIGTERM);
-	sigaddset(&handled, SIGHUP);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_mask = handled;
-	sa.sa_handler = on_signal;
-	sigaction(SIGALRM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	bench_guard_init(0, teardown_all);
+	bench_watchdog_msg("%s: watchdog: a one-process measurement did not finish; stopped and "
+			   "cleaned up\n",
+			   bench_prog);
 	live_rows = rows;
 	live_ctx = ctx;
 	live_n = n;
@@ -134,7 +77,7 @@ bench_run_micros(const struct bench_micro *const *rows, size_t n, const struct b
 			exit(1);
 		}
 		/* No handler may see a row half made. */
-		sigprocmask(SIG_BLOCK, &handled, &old);
+		bench_block(&old);
 		rc = rows[i]->setup(c);
 		if (rc < 0) {
 			snprintf(out[i].why, sizeof(out[i].why), "setup failed: %s", strerror(-rc));
@@ -199,19 +142,17 @@ bench_run_micros(const struct bench_micro *const *rows, size_t n, const struct b
 		}
 		rc = rows[i]->end_check(ctx[i], why, sizeof(why));
 		if (rc < 0) {
-			fail(rows[i], "end-of-run check failed",
-			     why[0] != '\0' ? why : strerror(-rc));
+			bench_fail("%s: end-of-run check failed: %s", rows[i]->name,
+				   why[0] != '\0' ? why : strerror(-rc));
 		}
-		qsort(s, mp->runs, sizeof(*s), cmp_double);
+		out[i].median_ns = bench_median(s, mp->runs);
 		out[i].measured = 1;
 		out[i].runs = mp->runs;
 		out[i].min_ns = s[0];
 		out[i].max_ns = s[mp->runs - 1];
-		out[i].median_ns = mp->runs % 2 ? s[mp->runs / 2]
-						: (s[mp->runs / 2 - 1] + s[mp->runs / 2]) / 2;
 	}
 
-	sigprocmask(SIG_BLOCK, &handled, NULL);
+	bench_block(NULL);
 	teardown_all();
 	for (size_t i = 0; i < n; i++) {
 		free(ctx[i]);
@@ -219,5 +160,5 @@ bench_run_micros(const struct bench_micro *const *rows, size_t n, const struct b
 	live_n = 0;
 	free(ctx);
 	free(samples);
-	sigprocmask(SIG_UNBLOCK, &handled, NULL);
+	bench_unblock();
 }

@@ -67,12 +67,6 @@ target_ratio(const struct bench_sync_report *r, const struct target *t)
 	return a > 0 && b > 0 ? a / b : 0;
 }
 
-static int
-target_met(const struct target *t, double ratio)
-{
-	return t->at_least ? ratio >= t->limit : ratio <= t->limit;
-}
-
 /* Median of the group's reference row, or 0. */
 static double
 group_ref(const struct bench_sync_report *r, enum bench_micro_group g, const char **name)
@@ -187,8 +181,7 @@ bench_sync_print_table(const struct bench_sync_report *r)
 
 	printf("shmkit-bench-sync %s, %s run%s\n", SHMKIT_BENCH_VERSION, r->plan->mode,
 	       r->plan->iters_given ? " with --iters" : "");
-	printf("machine: %s, %ld CPUs online (%d usable), Linux %s %s\n", m->cpu_model,
-	       m->cpus_online, m->cpus_allowed, m->kernel, m->arch);
+	bench_print_machine(m);
 	printf("pinning: %s\n", m->pin_note);
 	print_micros(r);
 	print_pingpongs(r);
@@ -204,27 +197,8 @@ bench_sync_print_table(const struct bench_sync_report *r)
 			continue;
 		}
 		printf("%6.2f  (target %s %.2f): %s\n", ratio, t->at_least ? ">=" : "<=", t->limit,
-		       target_met(t, ratio) ? "met" : "NOT met");
+		       bench_target_met(t->limit, t->at_least, ratio) ? "met" : "NOT met");
 	}
-}
-
-/* A JSON string; the names and reasons are ASCII, but escape anyway. */
-static void
-json_str(const char *s)
-{
-	putchar('"');
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			printf("\\%c", c);
-		} else if (c < 0x20) {
-			printf("\\u%04x", c);
-		} else {
-			putchar(c);
-		}
-	}
-	putchar('"');
 }
 
 void
@@ -238,22 +212,10 @@ bench_sync_print_json(const struct bench_sync_report *r)
 	for (int g = 0; g < BENCH_MG_COUNT; g++) {
 		ref[g] = group_ref(r, (enum bench_micro_group)g, &refs[g]);
 	}
-	printf("{\n  \"tool\": \"shmkit-bench-sync\",\n  \"version\": ");
-	json_str(SHMKIT_BENCH_VERSION);
-	printf(",\n  \"mode\": ");
-	json_str(r->plan->mode);
-	printf(",\n  \"iters_given\": %s", r->plan->iters_given ? "true" : "false");
-	printf(",\n  \"machine\": {\"cpu_model\": ");
-	json_str(m->cpu_model);
-	printf(", \"cpus_online\": %ld, \"cpus_usable\": %d, \"kernel\": ", m->cpus_online,
-	       m->cpus_allowed);
-	json_str(m->kernel);
-	printf(", \"arch\": ");
-	json_str(m->arch);
-	printf(", \"pinned\": %s, \"parent_cpu\": %d, \"child_cpu\": %d, \"pinning\": ",
-	       r->plan->pinned ? "true" : "false", r->plan->pinned ? r->plan->cpu_parent : -1,
-	       r->plan->pinned ? r->plan->cpu_child : -1);
-	json_str(m->pin_note);
+	bench_json_head("shmkit-bench-sync", r->plan->mode, r->plan->iters_given);
+	printf(",\n  ");
+	bench_json_machine(m, r->plan->pinned, "parent_cpu", r->plan->cpu_parent, "child_cpu",
+			   r->plan->cpu_child, m->pin_note);
 	printf("},\n  \"uncontended\": {\"runs\": %u, \"run_ms\": %.1f, "
 	       "\"units\": \"ns per unit (median over runs)\", \"rows\": [",
 	       r->mp->runs, (double)r->mp->run_ns / 1e6);
@@ -262,21 +224,19 @@ bench_sync_print_json(const struct bench_sync_report *r)
 		const struct bench_micro_result *res = &r->mres[i];
 
 		printf("%s\n    {\"row\": ", i ? "," : "");
-		json_str(mi->name);
+		bench_json_str(mi->name);
 		printf(", \"kind\": ");
-		json_str(mi->kind);
+		bench_json_str(mi->kind);
 		printf(", \"group\": ");
-		json_str(group_name[mi->group]);
+		bench_json_str(group_name[mi->group]);
 		printf(", \"unit\": ");
-		json_str(group_unit[mi->group]);
+		bench_json_str(group_unit[mi->group]);
 		printf(", \"reference\": ");
-		json_str(refs[mi->group]);
+		bench_json_str(refs[mi->group]);
 		printf(", \"description\": ");
-		json_str(mi->what);
+		bench_json_str(mi->what);
 		if (!res->measured) {
-			printf(", \"available\": false, \"reason\": ");
-			json_str(res->why);
-			printf("}");
+			bench_json_unavailable(res->why);
 			continue;
 		}
 		printf(", \"iters_per_run\": %lu, \"median_ns\": %.2f, \"min_ns\": %.2f, "
@@ -296,15 +256,13 @@ bench_sync_print_json(const struct bench_sync_report *r)
 		const struct bench_latency *l = &r->lat[i];
 
 		printf("%s\n    {\"row\": ", i ? "," : "");
-		json_str(r->pps[i]->name);
+		bench_json_str(r->pps[i]->name);
 		printf(", \"kind\": ");
-		json_str(r->pps[i]->kind);
+		bench_json_str(r->pps[i]->kind);
 		printf(", \"description\": ");
-		json_str(r->pps[i]->what);
+		bench_json_str(r->pps[i]->what);
 		if (!l->measured) {
-			printf(", \"available\": false, \"reason\": ");
-			json_str(l->why);
-			printf("}");
+			bench_json_unavailable(l->why);
 			continue;
 		}
 		printf(", \"round_trips\": %lu, \"warmup\": %lu, \"min_ns\": %" PRIu64
@@ -324,21 +282,14 @@ bench_sync_print_json(const struct bench_sync_report *r)
 		double ratio = target_ratio(r, t);
 
 		printf("%s\n    {\"target\": ", k ? "," : "");
-		json_str(t->id);
+		bench_json_str(t->id);
 		printf(", \"description\": ");
-		json_str(t->what);
+		bench_json_str(t->what);
 		printf(", \"numerator\": ");
-		json_str(t->num);
+		bench_json_str(t->num);
 		printf(", \"denominator\": ");
-		json_str(t->den);
-		printf(", \"limit\": %.2f, \"at_least\": %s, ", t->limit,
-		       t->at_least ? "true" : "false");
-		if (ratio == 0) {
-			printf("\"ratio\": null, \"met\": null}");
-		} else {
-			printf("\"ratio\": %.3f, \"met\": %s}", ratio,
-			       target_met(t, ratio) ? "true" : "false");
-		}
+		bench_json_str(t->den);
+		bench_json_target(t->limit, t->at_least, ratio);
 	}
 	printf("\n  ]\n}\n");
 }

@@ -38,14 +38,6 @@ close_all(struct evfd *e)
 	}
 }
 
-static size_t
-ef_max_msg(char *why, size_t whylen)
-{
-	(void)why;
-	(void)whylen;
-	return 0;
-}
-
 static int
 ef_setup(void *ctx, size_t msg_size)
 {
@@ -157,7 +149,7 @@ const struct bench_transport bench_t_eventfd = {
 	.kind = "kernel",
 	.what = "data in a shared slot ring, an eventfd write per message",
 	.ctx_size = sizeof(struct evfd),
-	.max_msg = ef_max_msg,
+	.max_msg = bench_max_msg_none,
 	.setup = ef_setup,
 	.side_init = ef_side_init,
 	.send = ef_send,

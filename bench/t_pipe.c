@@ -27,14 +27,6 @@ close_fd(int *fd)
 	}
 }
 
-static size_t
-pp_max_msg(char *why, size_t whylen)
-{
-	(void)why;
-	(void)whylen;
-	return 0;
-}
-
 static int
 pp_setup(void *ctx, size_t msg_size)
 {
@@ -111,7 +103,7 @@ const struct bench_transport bench_t_pipe = {
 	.kind = "kernel",
 	.what = "pipe(2), one per direction, default capacity",
 	.ctx_size = sizeof(struct pipes),
-	.max_msg = pp_max_msg,
+	.max_msg = bench_max_msg_none,
 	.setup = pp_setup,
 	.side_init = pp_side_init,
 	.send = pp_send,

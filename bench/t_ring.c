@@ -40,14 +40,6 @@ struct shring {
 	char spec[2][64];
 };
 
-static size_t
-r_max_msg(char *why, size_t whylen)
-{
-	(void)why;
-	(void)whylen;
-	return 0;
-}
-
 /* A power of two of at least RING_MIN_CAP that holds four messages of
  * msg_size with their records, so the sender can run ahead of the receiver
  * in the throughput runs. It also holds the largest message the row allows
@@ -241,7 +233,7 @@ rb_recv(void *ctx, void *buf, size_t len)
 		.kind = "shmkit",                                                                  \
 		.what = text,                                                                      \
 		.ctx_size = sizeof(struct shring),                                                 \
-		.max_msg = r_max_msg,                                                              \
+		.max_msg = bench_max_msg_none,                                                     \
 		.setup = setupfn,                                                                  \
 		.side_init = r_side_init,                                                          \
 		.send = r_send,                                                                    \
@@ -264,7 +256,7 @@ const struct bench_transport bench_t_ring_batch = {
 		"stream published and everything released 16 messages at a time (and "
 		"whenever a side waits)",
 	.ctx_size = sizeof(struct shring),
-	.max_msg = r_max_msg,
+	.max_msg = bench_max_msg_none,
 	.setup = r_setup_spin,
 	.side_init = r_side_init,
 	.send = rb_send,

@@ -16,14 +16,6 @@ struct shmspin {
 	int side;
 };
 
-static size_t
-ss_max_msg(char *why, size_t whylen)
-{
-	(void)why;
-	(void)whylen;
-	return 0;
-}
-
 static int
 ss_setup(void *ctx, size_t msg_size)
 {
@@ -80,7 +72,7 @@ const struct bench_transport bench_t_shmspin = {
 	.kind = "floor",
 	.what = "copy through a shared SPSC slot ring, busy-waiting, no system call",
 	.ctx_size = sizeof(struct shmspin),
-	.max_msg = ss_max_msg,
+	.max_msg = bench_max_msg_none,
 	.setup = ss_setup,
 	.side_init = ss_side_init,
 	.send = ss_send,

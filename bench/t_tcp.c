@@ -29,14 +29,6 @@ close_fd(int *fd)
 	}
 }
 
-static size_t
-tcp_max_msg(char *why, size_t whylen)
-{
-	(void)why;
-	(void)whylen;
-	return 0;
-}
-
 static int
 nodelay(int fd)
 {
@@ -137,7 +129,7 @@ const struct bench_transport bench_t_tcp = {
 	.kind = "kernel",
 	.what = "TCP over loopback 127.0.0.1, TCP_NODELAY, ephemeral port",
 	.ctx_size = sizeof(struct tcp),
-	.max_msg = tcp_max_msg,
+	.max_msg = bench_max_msg_none,
 	.setup = tcp_setup,
 	.side_init = tcp_side_init,
 	.send = tcp_send,

@@ -63,14 +63,6 @@ us_teardown(void *ctx)
 	u->mine = -1;
 }
 
-static size_t
-st_max_msg(char *why, size_t whylen)
-{
-	(void)why;
-	(void)whylen;
-	return 0;
-}
-
 static int
 st_setup(void *ctx, size_t msg_size)
 {
@@ -210,7 +202,7 @@ const struct bench_transport bench_t_unix_stream = {
 	.kind = "kernel",
 	.what = "AF_UNIX SOCK_STREAM socketpair, default buffers",
 	.ctx_size = sizeof(struct usock),
-	.max_msg = st_max_msg,
+	.max_msg = bench_max_msg_none,
 	.setup = st_setup,
 	.side_init = us_side_init,
 	.send = st_send,

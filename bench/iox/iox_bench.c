@@ -35,8 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,42 +171,14 @@ struct side {
 };
 
 static const struct opts *cfg;
-static pid_t child_pid;
 static const char *side_name = "parent";
-static volatile sig_atomic_t watchdog_what;
 
-/* write(2) of a whole string; usable from a signal handler. */
-static void
-put_str(const char *s)
-{
-	size_t n = strlen(s);
-
-	while (n > 0) {
-		ssize_t w = write(STDERR_FILENO, s, n);
-
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w <= 0) {
-			return;
-		}
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
-static void
-kill_child(void)
-{
-	if (child_pid > 0) {
-		kill(child_pid, SIGKILL);
-		while (waitpid(child_pid, NULL, 0) < 0 && errno == EINTR) {
-			continue;
-		}
-		child_pid = 0;
-	}
-}
-
+/*
+ * The child is registered with the guard (guard.c), whose handlers kill it
+ * on the watchdog or an interrupt, and end the run when it fails (it
+ * printed why) or dies, since this side may be spinning on a subscriber
+ * nobody will publish to again.
+ */
 __attribute__((format(printf, 1, 2), noreturn)) static void
 fail(const char *fmt, ...)
 {
@@ -219,73 +189,28 @@ fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	if (child_pid > 0) {
-		kill_child();
-		exit(1);
+	if (bench_guard_kids() > 0) {
+		bench_abandon_exit();
 	}
 	/* The child: the parent's SIGCHLD handler ends the run. */
 	_exit(1);
 }
 
-static void
-on_alarm(int sig)
-{
-	(void)sig;
-	put_str(bench_prog);
-	switch (watchdog_what) {
-	case 1:
-		put_str(": watchdog: no RouDi answered, or iceoryx did not connect the "
-			"ports in time; is iox-roudi running (run-iceoryx.sh starts it)?\n");
-		break;
-	default:
-		put_str(": watchdog: a measurement did not finish in time; stopped\n");
-		break;
-	}
-	kill_child();
-	_exit(1);
-}
-
-static void
-on_interrupt(int sig)
-{
-	(void)sig;
-	put_str(bench_prog);
-	put_str(": interrupted; measurement abandoned\n");
-	kill_child();
-	_exit(1);
-}
-
-/* The child failed (it printed why) or died: end the run, since this side
- * may be spinning on a subscriber nobody will publish to again. */
-static void
-on_child(int sig)
-{
-	siginfo_t si;
-	int saved = errno;
-
-	(void)sig;
-	if (child_pid <= 0) {
-		errno = saved;
-		return;
-	}
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_PID, (id_t)child_pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
-	    si.si_pid == 0 || (si.si_code == CLD_EXITED && si.si_status == 0)) {
-		errno = saved;
-		return;
-	}
-	if (si.si_code != CLD_EXITED || si.si_status != 1) {
-		put_str(bench_prog);
-		put_str(": the child process died unexpectedly\n");
-	}
-	kill_child();
-	_exit(1);
-}
-
+/* Arm the watchdog: what 1 bounds the connection to RouDi, else a
+ * measurement. */
 static void
 arm(unsigned what, unsigned seconds)
 {
-	watchdog_what = (sig_atomic_t)what;
+	alarm(0);
+	if (what == 1) {
+		bench_watchdog_msg(
+			"%s: watchdog: no RouDi answered, or iceoryx did not connect the "
+			"ports in time; is iox-roudi running (run-iceoryx.sh starts it)?\n",
+			bench_prog);
+	} else {
+		bench_watchdog_msg("%s: watchdog: a measurement did not finish in time; stopped\n",
+				   bench_prog);
+	}
 	alarm(seconds);
 }
 
@@ -690,22 +615,12 @@ wait_bye(struct side *s)
 __attribute__((noreturn)) static void
 child_main(struct side *s, const struct bench_plan *plan, struct shared *sh, pid_t parent)
 {
-	struct sigaction dfl;
 	cpu_set_t set;
 
 	side_name = "child";
-	child_pid = 0;
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	sigaction(SIGCHLD, &dfl, NULL);
-	sigaction(SIGALRM, &dfl, NULL);
-	sigaction(SIGINT, &dfl, NULL);
-	sigaction(SIGTERM, &dfl, NULL);
-	sigaction(SIGHUP, &dfl, NULL);
 	/* If the parent dies, so does the child (RouDi's monitoring then
 	 * reclaims both runtimes' resources). */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent) {
+	if (bench_guard_child(parent) < 0) {
 		_exit(1);
 	}
 	if (plan->pinned) {
@@ -734,46 +649,14 @@ child_main(struct side *s, const struct bench_plan *plan, struct shared *sh, pid
 
 /* ---- results -------------------------------------------------------------- */
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of sorted samples, p in parts per 100000 (the
- * method of shmkit-bench's runner). */
-static uint64_t
-percentile(const uint64_t *sv, unsigned long n, unsigned long p)
-{
-	unsigned long rank = (unsigned long)(((unsigned long long)n * p + 99999) / 100000);
-
-	if (rank == 0) {
-		rank = 1;
-	}
-	return sv[rank - 1];
-}
-
+/* The nearest-rank percentiles of shmkit-bench's runner (util.c). */
 static void
 summarize(uint64_t *samples, unsigned long n, struct bench_latency *out)
 {
-	double sum = 0;
-
-	qsort(samples, n, sizeof(*samples), cmp_u64);
-	for (unsigned long i = 0; i < n; i++) {
-		sum += (double)samples[i];
-	}
-	out->measured = 1;
+	bench_latency_fill(out, samples, n);
 	out->size = cfg->size;
 	out->iters = n;
 	out->warmup = cfg->lat_warmup;
-	out->min_ns = samples[0];
-	out->p50_ns = percentile(samples, n, 50000);
-	out->p99_ns = percentile(samples, n, 99000);
-	out->p999_ns = percentile(samples, n, 99900);
-	out->max_ns = samples[n - 1];
-	out->mean_ns = sum / (double)n;
 }
 
 static const char *
@@ -794,8 +677,7 @@ print_table(const struct bench_machine *mach, const struct bench_latency *lat,
 {
 	printf("shmkit-bench-iceoryx %s, Eclipse iceoryx %s (C binding)\n", SHMKIT_BENCH_VERSION,
 	       SHMKIT_IOX_VERSION);
-	printf("machine: %s, %ld CPUs online (%d usable), Linux %s %s\n", mach->cpu_model,
-	       mach->cpus_online, mach->cpus_allowed, mach->kernel, mach->arch);
+	bench_print_machine(mach);
 	printf("pinning: %s; RouDi not pinned\n", mach->pin_note);
 	printf("ports: zero-copy loan/publish/take; publisher %s, subscriber %s,\n"
 	       "       queue capacity %" PRIu64 ", no history\n",
@@ -840,44 +722,17 @@ print_table(const struct bench_machine *mach, const struct bench_latency *lat,
 }
 
 static void
-json_str(const char *str)
-{
-	putchar('"');
-	for (; *str != '\0'; str++) {
-		unsigned char c = (unsigned char)*str;
-
-		if (c == '"' || c == '\\') {
-			printf("\\%c", c);
-		} else if (c < 0x20) {
-			printf("\\u%04x", c);
-		} else {
-			putchar(c);
-		}
-	}
-	putchar('"');
-}
-
-static void
 print_json(const struct bench_plan *plan, const struct bench_machine *mach,
 	   const struct bench_latency *lat, const struct tput_result *tp)
 {
 	int first = 1;
 
-	printf("{\n  \"tool\": \"shmkit-bench-iceoryx\",\n  \"version\": ");
-	json_str(SHMKIT_BENCH_VERSION);
+	bench_json_head("shmkit-bench-iceoryx", NULL, -1);
 	printf(",\n  \"iceoryx_version\": ");
-	json_str(SHMKIT_IOX_VERSION);
-	printf(",\n  \"machine\": {\"cpu_model\": ");
-	json_str(mach->cpu_model);
-	printf(", \"cpus_online\": %ld, \"cpus_usable\": %d, \"kernel\": ", mach->cpus_online,
-	       mach->cpus_allowed);
-	json_str(mach->kernel);
-	printf(", \"arch\": ");
-	json_str(mach->arch);
-	printf(", \"pinned\": %s, \"parent_cpu\": %d, \"child_cpu\": %d, \"pinning\": ",
-	       plan->pinned ? "true" : "false", plan->pinned ? plan->cpu_parent : -1,
-	       plan->pinned ? plan->cpu_child : -1);
-	json_str(mach->pin_note);
+	bench_json_str(SHMKIT_IOX_VERSION);
+	printf(",\n  ");
+	bench_json_machine(mach, plan->pinned, "parent_cpu", plan->cpu_parent, "child_cpu",
+			   plan->cpu_child, mach->pin_note);
 	printf("},\n  \"iceoryx\": {\"publisher_policy\": \"%s\", "
 	       "\"subscriber_policy\": \"%s\", \"queue_capacity\": %" PRIu64
 	       ", \"history_capacity\": 0, \"zero_copy\": true},\n",
@@ -898,11 +753,11 @@ print_json(const struct bench_plan *plan, const struct bench_machine *mach,
 		}
 		printf("%s\n    {\"transport\": ", first ? "" : ",");
 		first = 0;
-		json_str(mode_row[m]);
+		bench_json_str(mode_row[m]);
 		printf(", \"kind\": \"iceoryx\", \"mode\": ");
-		json_str(mode_tag[m]);
+		bench_json_str(mode_tag[m]);
 		printf(", \"description\": ");
-		json_str(mode_what[m]);
+		bench_json_str(mode_what[m]);
 		printf(",\n     \"latency\": ");
 		if (l->measured) {
 			printf("{\"size\": %zu, \"round_trips\": %lu, \"warmup\": %lu, "
@@ -935,43 +790,15 @@ print_json(const struct bench_plan *plan, const struct bench_machine *mach,
 
 /* ---- options -------------------------------------------------------------- */
 
-static int
-parse_size(const char *str, size_t *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (*str < '0' || *str > '9') {
-		return -1;
-	}
-	errno = 0;
-	v = strtoul(str, &end, 10);
-	if (errno != 0) {
-		return -1;
-	}
-	if (strcmp(end, "K") == 0 || strcmp(end, "k") == 0 || strcmp(end, "KiB") == 0) {
-		v <<= 10;
-	} else if (strcmp(end, "M") == 0 || strcmp(end, "MiB") == 0) {
-		v <<= 20;
-	} else if (strcmp(end, "") != 0 && strcmp(end, "B") != 0) {
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 static void
 parse_modes(struct opts *o, const char *arg)
 {
 	char buf[64];
-	char *save = NULL;
+	char *save;
 
-	if (strlen(arg) >= sizeof(buf)) {
-		bench_usage_error("--modes: list too long");
-	}
-	strcpy(buf, arg);
 	memset(o->modes, 0, sizeof(o->modes));
-	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = bench_list_first("--modes", arg, buf, sizeof(buf), &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
 		int m;
 
 		for (m = 0; m < NMODES; m++) {
@@ -986,17 +813,6 @@ parse_modes(struct opts *o, const char *arg)
 	}
 }
 
-static unsigned long
-count_arg(const char *opt, const char *arg)
-{
-	unsigned long v;
-
-	if (bench_parse_ulong(arg, &v) != 0 || v < 1 || v > 100000000UL) {
-		bench_usage_error("%s: expected 1..100000000, got '%s'", opt, arg);
-	}
-	return v;
-}
-
 static void
 parse_options(struct opts *o, int argc, char **argv)
 {
@@ -1007,13 +823,14 @@ parse_options(struct opts *o, int argc, char **argv)
 		{"modes", required_argument, NULL, 'm'},
 		{"no-latency", no_argument, NULL, 'L'},
 		{"no-throughput", no_argument, NULL, 'T'},
-		{"queue", required_argument, NULL, 'q'},
+		{"queue", required_argument, NULL, 'Q'},
 		{"lossy", no_argument, NULL, 'D'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	uint64_t qmax = iox_cfg_max_subscriber_queue_capacity();
+	struct bench_cli cli = {0};
 	unsigned long v, n;
 	int c;
 
@@ -1024,17 +841,16 @@ parse_options(struct opts *o, int argc, char **argv)
 	o->modes[MODE_SPIN] = o->modes[MODE_WAITSET] = 1;
 	o->latency = o->tput = 1;
 	o->queue = qmax;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", lopts, NULL)) != -1) {
+	while ((c = bench_getopt(argc, argv, lopts, usage, &cli)) != -1) {
 		switch (c) {
 		case 'i':
-			o->lat_iters = count_arg("--iters", optarg);
+			o->lat_iters = bench_count_arg("--iters", optarg);
 			break;
 		case 'n':
-			o->tput_msgs = count_arg("--messages", optarg);
+			o->tput_msgs = bench_count_arg("--messages", optarg);
 			break;
 		case 'z':
-			if (parse_size(optarg, &o->size) != 0 || o->size < BENCH_HDR_SIZE ||
+			if (bench_parse_size(optarg, &o->size) != 0 || o->size < BENCH_HDR_SIZE ||
 			    o->size > MAX_SIZE) {
 				bench_usage_error("--size: expected %d B..1 MiB, got '%s'",
 						  BENCH_HDR_SIZE, optarg);
@@ -1049,7 +865,7 @@ parse_options(struct opts *o, int argc, char **argv)
 		case 'T':
 			o->tput = 0;
 			break;
-		case 'q':
+		case 'Q':
 			if (bench_parse_ulong(optarg, &v) != 0 || v < 1 || v > qmax) {
 				bench_usage_error("--queue: expected 1..%" PRIu64 ", got '%s'",
 						  qmax, optarg);
@@ -1059,48 +875,18 @@ parse_options(struct opts *o, int argc, char **argv)
 		case 'D':
 			o->lossy = 1;
 			break;
-		case 'j':
-			o->json = 1;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			exit(0);
-		case ':':
-			bench_usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			bench_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (optind < argc) {
-		bench_usage_error("unexpected argument '%s'", argv[optind]);
-	}
+	o->json = cli.json;
 	if (!o->latency && !o->tput) {
 		bench_usage_error("--no-latency and --no-throughput leave nothing to measure");
 	}
-	o->lat_warmup = o->lat_iters / 10 > 0 ? o->lat_iters / 10 : 1;
-	o->tput_warmup = o->tput_msgs / 10 > 0 ? o->tput_msgs / 10 : 1;
+	o->lat_warmup = bench_warmup(o->lat_iters);
+	o->tput_warmup = bench_warmup(o->tput_msgs);
 	/* One extra millisecond per iteration of the longest phase on top of
 	 * two minutes, as shmkit-bench bounds a measurement. */
 	n = o->lat_iters > o->tput_msgs ? o->lat_iters : o->tput_msgs;
 	o->watchdog_s = 120 + (unsigned)(n / 1000);
-}
-
-static void
-install_handlers(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sigfillset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sa.sa_handler = on_child;
-	sigaction(SIGCHLD, &sa, NULL);
-	sa.sa_handler = on_alarm;
-	sigaction(SIGALRM, &sa, NULL);
-	sa.sa_handler = on_interrupt;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 }
 
 int
@@ -1116,7 +902,7 @@ main(int argc, char **argv)
 	uint64_t *samples = NULL;
 	pid_t parent = getpid(), pid;
 	sigset_t chld, old;
-	int status;
+	int rc;
 
 	bench_prog = "shmkit-bench-iceoryx";
 	parse_options(&o, argc, argv);
@@ -1160,7 +946,8 @@ main(int argc, char **argv)
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, &old);
-	install_handlers();
+	bench_guard_init(BENCH_GUARD_CHILD | BENCH_GUARD_MASK_ALL, NULL);
+	bench_died_msg("%s: the child process died unexpectedly\n", bench_prog);
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
@@ -1172,7 +959,7 @@ main(int argc, char **argv)
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		child_main(&s, &plan, sh, parent);
 	}
-	child_pid = pid;
+	bench_guard_add(pid);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 
 	s.is_parent = 1;
@@ -1194,22 +981,15 @@ main(int argc, char **argv)
 	}
 	send_bye(&s);
 
-	/* Reap with SIGCHLD blocked, so that its handler does not race this
-	 * wait; the watchdog stays armed in case the child does not exit. */
-	sigprocmask(SIG_BLOCK, &chld, NULL);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			fail("waitpid failed: %s", strerror(errno));
-		}
+	rc = bench_guard_wait(pid);
+	if (rc < 0) {
+		fail("waitpid failed: %s", strerror(-rc));
 	}
-	alarm(0);
-	child_pid = 0;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 1) {
-			fprintf(stderr, "%s: the child process died unexpectedly\n", bench_prog);
-		}
+	if (rc > 0) {
 		return 1;
 	}
+	/* Nothing is left to clean up: interrupts may end the rest at once. */
+	bench_unblock();
 	close_ports(&s);
 	for (int m = 0; m < NMODES; m++) {
 		tp[m].rx = sh->rx[m];
@@ -1221,9 +1001,5 @@ main(int argc, char **argv)
 	}
 	free(samples);
 	free(s.out);
-	if (fflush(stdout) != 0) {
-		fprintf(stderr, "%s: cannot write the results: %s\n", bench_prog, strerror(errno));
-		return 1;
-	}
-	return 0;
+	return bench_finish();
 }
