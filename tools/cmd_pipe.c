@@ -378,46 +378,6 @@ run_in(struct end *e)
 /* ---------------------------------------------------------------------- */
 /* pipe-out                                                                */
 
-static volatile sig_atomic_t stop_signal;
-
-static void
-on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
-/* SIGINT, SIGTERM and SIGHUP end pipe-out after it removed the ring (those
- * ignored when we started stay ignored); SIGPIPE becomes EPIPE. No
- * SA_RESTART: a signal must end a blocking write or wait. */
-static void
-catch_signals(void)
-{
-	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_signal;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		struct sigaction old;
-
-		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) {
-			sigaction(sigs[i], &sa, NULL);
-		}
-	}
-	signal(SIGPIPE, SIG_IGN);
-}
-
-/* Die of the signal that stopped us, as if we had not caught it. */
-static int
-die_of_signal(int sig)
-{
-	fflush(stderr);
-	signal(sig, SIG_DFL);
-	raise(sig);
-	return 128 + sig;
-}
-
 /* Write all of @buf to standard output: 0 or an errno value. */
 static int
 write_all(const unsigned char *buf, size_t len)
@@ -426,7 +386,7 @@ write_all(const unsigned char *buf, size_t len)
 		ssize_t n = write(STDOUT_FILENO, buf, len);
 
 		if (n < 0) {
-			if (errno == EINTR && !stop_signal) {
+			if (errno == EINTR && !cli_stop_signal) {
 				continue;
 			}
 			return errno;
@@ -482,16 +442,16 @@ run_out(struct end *e)
 		struct timespec dl;
 		ssize_t n;
 
-		if (stop_signal) {
+		if (cli_stop_signal) {
 			abandon(e);
-			return die_of_signal(stop_signal);
+			return cli_die_of_signal(cli_stop_signal);
 		}
 		check_deadline(&dl);
 		n = shmkit_ring_read(e->r, buf, sizeof(buf), SHMKIT_RING_F_INTERRUPTIBLE, &dl);
 		if (n > 0) {
 			int werr = write_all(buf, (size_t)n);
 
-			if (werr == EINTR && stop_signal) {
+			if (werr == EINTR && cli_stop_signal) {
 				continue;
 			}
 			if (werr != 0) {
@@ -574,7 +534,7 @@ cmd_pipe(int argc, char **argv, int role)
 	e.spec = argv[optind];
 	e.role = role;
 	if (role == SHMKIT_RING_CONSUMER) {
-		catch_signals();
+		cli_catch_stop_signals();
 	}
 	if ((rc = open_end(&e, capacity)) != 0) {
 		return rc;

@@ -144,49 +144,8 @@ sub_usage(void)
 /* ---------------------------------------------------------------------- */
 /* Both commands.                                                          */
 
-static volatile sig_atomic_t stop_signal;
-
 /* Returned by the steps of either command when a signal stopped it. */
 #define STOPPED (-1)
-
-static void
-on_signal(int sig)
-{
-	stop_signal = sig;
-}
-
-/* SIGINT, SIGTERM and SIGHUP end the command cleanly, leaving the topic
- * (those ignored when we started stay ignored); SIGPIPE becomes EPIPE. No
- * SA_RESTART: a signal must end a blocking read, write or wait. */
-static void
-catch_signals(void)
-{
-	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_signal;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		struct sigaction old;
-
-		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) {
-			sigaction(sigs[i], &sa, NULL);
-		}
-	}
-	signal(SIGPIPE, SIG_IGN);
-}
-
-/* Die of the signal that stopped us, as if we had not caught it. */
-static int
-die_of_signal(int sig)
-{
-	fflush(stdout);
-	fflush(stderr);
-	signal(sig, SIG_DFL);
-	raise(sig);
-	return 128 + sig;
-}
 
 static int64_t
 now_ns(void)
@@ -282,7 +241,7 @@ pace(struct pub *p)
 		int rc;
 
 		while ((rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL)) == EINTR) {
-			if (stop_signal) {
+			if (cli_stop_signal) {
 				return STOPPED;
 			}
 		}
@@ -299,7 +258,7 @@ pace(struct pub *p)
 static int
 publish(struct pub *p, const void *data, size_t len)
 {
-	if (stop_signal) {
+	if (cli_stop_signal) {
 		return STOPPED;
 	}
 	if (pace(p) != 0) {
@@ -309,7 +268,7 @@ publish(struct pub *p, const void *data, size_t len)
 		struct timespec dl;
 		int rc;
 
-		if (stop_signal) {
+		if (cli_stop_signal) {
 			return STOPPED;
 		}
 		/* A reliable topic may make us wait: look at the signals now
@@ -359,11 +318,11 @@ read_line(struct linebuf *lb, uint64_t max, size_t *len)
 
 		if (c == EOF) {
 			if (ferror(stdin)) {
-				if (errno == EINTR && !stop_signal) {
+				if (errno == EINTR && !cli_stop_signal) {
 					clearerr(stdin);
 					continue;
 				}
-				return stop_signal ? STOPPED : -EIO;
+				return cli_stop_signal ? STOPPED : -EIO;
 			}
 			if (n == 0) {
 				return 0;
@@ -545,7 +504,7 @@ cmd_pub(int argc, char **argv)
 			p.interval_ns = 1;
 		}
 	}
-	catch_signals();
+	cli_catch_stop_signals();
 	if ((rc = open_topic(PUB, p.spec, &opts, &p.b, &info)) != 0) {
 		return rc;
 	}
@@ -571,7 +530,7 @@ cmd_pub(int argc, char **argv)
 	/* Closing gives our publisher entry back. */
 	shmkit_bus_close(p.b);
 	if (rc == STOPPED) {
-		return die_of_signal(stop_signal);
+		return cli_die_of_signal(cli_stop_signal);
 	}
 	return rc;
 }
@@ -673,7 +632,7 @@ run_sub(struct sub *s, uint64_t max, long count, long timeout_ms)
 		uint64_t lost = 0;
 		ssize_t n;
 
-		if (stop_signal) {
+		if (cli_stop_signal) {
 			rc = STOPPED;
 			break;
 		}
@@ -816,7 +775,7 @@ cmd_sub(int argc, char **argv)
 	}
 	s.spec = argv[optind];
 
-	catch_signals();
+	cli_catch_stop_signals();
 	if ((rc = open_topic(SUB, s.spec, NULL, &s.b, &info)) != 0) {
 		return rc;
 	}
@@ -834,7 +793,7 @@ cmd_sub(int argc, char **argv)
 		summary(&s);
 	}
 	if (rc == STOPPED) {
-		return stop_signal == SIGINT ? CLI_EXIT_OK : die_of_signal(stop_signal);
+		return cli_stop_signal == SIGINT ? CLI_EXIT_OK : cli_die_of_signal(cli_stop_signal);
 	}
 	return rc;
 }

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <grp.h>
 #include <inttypes.h>
@@ -592,4 +593,41 @@ cli_table_free(struct cli_table *t)
 	t->cells = NULL;
 	t->nrows = 0;
 	t->cap = 0;
+}
+
+volatile sig_atomic_t cli_stop_signal;
+
+static void
+on_stop_signal(int sig)
+{
+	cli_stop_signal = sig;
+}
+
+void
+cli_catch_stop_signals(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_stop_signal;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction old;
+
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) {
+			sigaction(sigs[i], &sa, NULL);
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int
+cli_die_of_signal(int sig)
+{
+	fflush(stdout);
+	fflush(stderr);
+	signal(sig, SIG_DFL);
+	raise(sig);
+	return 128 + sig;
 }

@@ -3,6 +3,7 @@
 #ifndef SHMKIT_TOOLS_UTIL_H
 #define SHMKIT_TOOLS_UTIL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -150,5 +151,17 @@ void cli_table_print(const struct cli_table *t, FILE *f);
 
 /* Free the cells. */
 void cli_table_free(struct cli_table *t);
+
+/*
+ * Commands that stream (pipe-in/out, pub/sub): SIGINT, SIGTERM and SIGHUP
+ * set cli_stop_signal (those ignored when the command started stay
+ * ignored), without SA_RESTART so that a blocking read, write or wait
+ * ends; SIGPIPE is ignored (a write gives EPIPE). cli_die_of_signal()
+ * flushes and dies of @sig as if it had not been caught (its return value,
+ * 128 + @sig, is for a raise() that returned).
+ */
+extern volatile sig_atomic_t cli_stop_signal;
+void cli_catch_stop_signals(void);
+int cli_die_of_signal(int sig);
 
 #endif /* SHMKIT_TOOLS_UTIL_H */
