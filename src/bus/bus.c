@@ -567,8 +567,14 @@ forget_sleeper(shmkit_bus *b, uint32_t i)
 
 /* Take a free entry (token 0, or a dead holder's) of a table. */
 static int
-take_entry(shmkit_bus *b, int subs, uint32_t tok)
+take_entry(shmkit_bus *b, int subs, uint32_t *token)
 {
+	uint32_t tok;
+	int rc = shmkit__self_token(&tok);
+	if (rc != 0) {
+		return rc;
+	}
+	*token = tok;
 	uint32_t n = subs ? b->l.max_subs : b->l.max_pubs;
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t i = 0; i < n; i++) {
@@ -762,6 +768,7 @@ min_cursor(shmkit_bus *b, uint64_t claim)
 }
 
 struct waitctx {
+	int started; /* set up by the first wait_round() */
 	int64_t spin_until, next_check;
 	uint32_t n;
 };
@@ -804,6 +811,25 @@ spin_round(struct waitctx *wc, const struct timespec *deadline, int *timed_out)
 	return 0;
 }
 
+/*
+ * One round of a wait that may end in a sleep: -EAGAIN (NOWAIT), -ETIMEDOUT,
+ * 0 (look again), 1 (the spinning is over: sleep now).
+ */
+static int
+wait_round(shmkit_bus *b, struct waitctx *wc, unsigned flags, const struct timespec *deadline)
+{
+	int timed_out = 0;
+	if (flags & SHMKIT_BUS_F_NOWAIT) {
+		return -EAGAIN;
+	}
+	if (!wc->started) {
+		waitctx_init(b, wc);
+		wc->started = 1;
+	}
+	int over = spin_round(wc, deadline, &timed_out);
+	return timed_out ? -ETIMEDOUT : over;
+}
+
 /* A reliable publisher sleeps until a subscriber releases (or a slice). */
 static int
 pub_sleep(shmkit_bus *b, unsigned flags, const struct timespec *deadline)
@@ -835,11 +861,7 @@ pub_register(shmkit_bus *b)
 		return 0;
 	}
 	uint32_t tok;
-	int rc = shmkit__self_token(&tok);
-	if (rc != 0) {
-		return rc;
-	}
-	int i = take_entry(b, 0, tok);
+	int i = take_entry(b, 0, &tok);
 	if (i < 0) {
 		return i;
 	}
@@ -873,7 +895,6 @@ shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 	struct b_pubs_line *pl = publine(b);
 	struct b_pub *me = pubent(b, (uint32_t)b->pub);
 	struct waitctx wc = {0};
-	int waiting = 0, timed_out = 0;
 	uint32_t looks = 0;
 	for (;;) {
 		uint64_t s = atomic_load_explicit(&pl->claim, memory_order_acquire);
@@ -881,26 +902,18 @@ shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 			/* Full by the cache: look at the subscribers (while
 			 * waiting, every 16th round: the scan reads their lines). */
 			uint64_t m = atomic_load_explicit(&pl->min_cache, memory_order_acquire);
-			if ((s - m >= b->l.slots || m > s) && (!waiting || (wc.n & 15) == 0)) {
+			if ((s - m >= b->l.slots || m > s) && (!wc.started || (wc.n & 15) == 0)) {
 				m = min_cursor(b, s);
 				atomic_store_explicit(&pl->min_cache, m, memory_order_release);
 			}
 			b->min_seen = m;
 			if (s - m >= b->l.slots) {
-				if (flags & SHMKIT_BUS_F_NOWAIT) {
-					return -EAGAIN;
+				int r = wait_round(b, &wc, flags, deadline);
+				if (r < 0) {
+					return r;
 				}
-				if (!waiting) {
-					waitctx_init(b, &wc);
-					waiting = 1;
-				}
-				if (spin_round(&wc, deadline, &timed_out)) {
-					if (timed_out) {
-						return -ETIMEDOUT;
-					}
-					if ((rc = pub_sleep(b, flags, deadline)) != 0) {
-						return rc;
-					}
+				if (r == 1 && (rc = pub_sleep(b, flags, deadline)) != 0) {
+					return rc;
 				}
 				continue;
 			}
@@ -931,20 +944,11 @@ shmkit_bus_loan(shmkit_bus *b, size_t len, void **data, unsigned flags,
 				if (r < 0) {
 					return r;
 				}
-				if (r == 0) {
-					if (flags & SHMKIT_BUS_F_NOWAIT) {
-						return -EAGAIN;
-					}
-					if (!waiting) {
-						waitctx_init(b, &wc);
-						waiting = 1;
-					}
-					if (spin_round(&wc, deadline, &timed_out) && !timed_out) {
-						sched_yield();
-					}
-					if (timed_out) {
-						return -ETIMEDOUT;
-					}
+				if (r == 0 && (r = wait_round(b, &wc, flags, deadline)) < 0) {
+					return r;
+				}
+				if (r == 1) {
+					sched_yield();
 				}
 				continue;
 			}
@@ -1046,11 +1050,7 @@ shmkit_bus_subscribe(shmkit_bus *b, uint64_t history)
 		return -EBUSY;
 	}
 	uint32_t tok;
-	int rc = shmkit__self_token(&tok);
-	if (rc != 0) {
-		return rc;
-	}
-	int i = take_entry(b, 1, tok);
+	int i = take_entry(b, 1, &tok);
 	if (i < 0) {
 		return i;
 	}
@@ -1181,7 +1181,6 @@ shmkit_bus_peek(shmkit_bus *b, const void **data, uint64_t *lost, unsigned flags
 	struct b_sub *me = subent(b, (uint32_t)b->sub);
 	uint64_t skipped = 0;
 	struct waitctx wc = {0};
-	int waiting = 0, timed_out = 0;
 	uint32_t looks = 0;
 	for (;;) {
 		uint64_t c = b->cursor;
@@ -1257,21 +1256,12 @@ shmkit_bus_peek(shmkit_bus *b, const void **data, uint64_t *lost, unsigned flags
 		if (b->cursor_shown != c) {
 			publish_cursor(b, me, c);
 		}
-		if (flags & SHMKIT_BUS_F_NOWAIT) {
-			return -EAGAIN;
+		int r = wait_round(b, &wc, flags, deadline);
+		if (r < 0) {
+			return r;
 		}
-		if (!waiting) {
-			waitctx_init(b, &wc);
-			waiting = 1;
-		}
-		if (spin_round(&wc, deadline, &timed_out)) {
-			if (timed_out) {
-				return -ETIMEDOUT;
-			}
-			int rc = sub_sleep(b, c, flags, deadline);
-			if (rc != 0) {
-				return rc;
-			}
+		if (r == 1 && (r = sub_sleep(b, c, flags, deadline)) != 0) {
+			return r;
 		}
 	}
 }
